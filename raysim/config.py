@@ -1,0 +1,164 @@
+"""Experiment configuration: frozen dataclasses built from YAML.
+
+All validation happens here, before any actor starts. Nothing here touches Ray or Kafka.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "CatalogConfig",
+    "ClockConfig",
+    "Config",
+    "CreateTopicsConfig",
+    "KafkaConfig",
+    "LoggingConfig",
+    "Range",
+    "RayConfig",
+    "SimulationConfig",
+    "StoreConfig",
+    "ThrottleConfig",
+    "TopicsConfig",
+    "UsersConfig",
+    "load_config",
+]
+
+TOPIC_KEYS = ("users", "marketings", "sessions", "orders", "behaviours")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed interval [min, max] that values are drawn from uniformly."""
+
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class UsersConfig:
+    path: str | None = None  # absolute once loaded
+    id_field: str = "user_id"  # falls back to "id" when records lack it
+    generate: int | None = None  # exactly one of path / generate
+    keep_fields: tuple[str, ...] = ()  # sensitive fields to keep anyway
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    path: str | None = None  # absolute once loaded
+    generate: int | None = None  # exactly one of path / generate; default 200
+
+
+@dataclass(frozen=True)
+class ThrottleConfig:
+    cpu_percent: float = 90.0
+    factor: float = 0.5
+    min_concurrency: int = 10
+    interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    actors: int | str = "auto"  # "auto": one per physical core of each node
+    concurrency: int = 100  # sessions in flight per actor
+    sessions_per_user: Range | None = None  # sessions a user has in a run; None: no cap
+    session_duration_s: Range = Range(60.0, 900.0)
+    gap_s: Range = Range(600.0, 86_400.0)  # between the end of one session and the next
+    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Rates and prices of the simulated store; the defaults look like a real shop."""
+
+    currency: str = "USD"
+    tax_rate: float = 0.08
+    shipping_fee: float = 4.99
+    free_shipping_over: float = 50.0
+    add_to_cart_rate: float = 0.12  # share of sessions that add to cart
+    checkout_rate: float = 0.45  # share of carts that begin checkout
+    purchase_rate: float = 0.60  # share of checkouts that purchase
+    channels: dict[str, float] = field(
+        default_factory=lambda: {
+            "organic_search": 0.33,
+            "direct": 0.22,
+            "paid_search": 0.16,
+            "social": 0.12,
+            "email": 0.09,
+            "referral": 0.05,
+            "display": 0.03,
+        }
+    )
+    devices: dict[str, float] = field(
+        default_factory=lambda: {"mobile": 0.62, "desktop": 0.33, "tablet": 0.05}
+    )
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    mode: str = "realtime"  # "realtime" | "accelerated"
+    speed: float = 1.0  # accelerated: simulated seconds per wall second
+    start: datetime | None = None  # accelerated: event time at the start; None: now (UTC)
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    users: str = "users"
+    marketings: str = "marketings"
+    sessions: str = "sessions"
+    orders: str = "orders"
+    behaviours: str = "behaviours"
+
+    def names(self) -> dict[str, str]:
+        """Logical topic -> configured Kafka topic name."""
+        return {key: getattr(self, key) for key in TOPIC_KEYS}
+
+
+@dataclass(frozen=True)
+class CreateTopicsConfig:
+    enabled: bool = True
+    partitions: int = 6
+    replication_factor: int = 1
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str = "embedded"  # "embedded" or "host:port,host:port"
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    producer: dict[str, Any] = field(default_factory=dict)  # librdkafka keys, as given
+    create_topics: CreateTopicsConfig = field(default_factory=CreateTopicsConfig)
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    address: str | None = None  # None: a local instance; "auto" or "ray://...": a cluster
+    namespace: str = "raysim"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    dir: str = "logs"  # absolute once loaded
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "raysim"
+    seed: int = 0
+    duration_s: float | None = None  # None: until Ctrl+C (or every user is done)
+    users: UsersConfig = field(default_factory=UsersConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    source: str = "<defaults>"  # the file this config came from
+
+
+def load_config(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, interpolate, override and validate a YAML experiment."""
+    raise NotImplementedError
