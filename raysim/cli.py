@@ -1,0 +1,167 @@
+"""Command line: parse, load the config, call the API, map errors to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from raysim.config import dump_config, load_config
+from raysim.errors import ConfigError, RaysimError
+
+__all__ = ["main"]
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="raysim")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Simulate an online store's shoppers and stream their events to Kafka."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    help="Write the JSON report here.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    config_path: str,
+    overrides: tuple[str, ...],
+    report_path: str | None,
+) -> None:
+    """Run the experiment in CONFIG until duration_s or Ctrl+C."""
+    debug = ctx.obj["debug"]
+    config = _load(config_path, overrides, debug)
+    _configure_logging(config.logging.level, debug)
+    from raysim.simulation import Simulation
+
+    try:
+        report = Simulation(config).run(progress=_print_progress, handle_signals=True)
+    except RaysimError as exc:
+        _fail(exc, debug)
+    _print_summary(report)
+    if report_path:
+        Path(report_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        click.echo(f"report written to {report_path}")
+    sys.exit(0 if report.get("ok") else EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key."
+)
+@click.option("--show", is_flag=True, help="Print the resolved config, secrets masked.")
+@click.pass_context
+def validate(
+    ctx: click.Context, config_path: str, overrides: tuple[str, ...], show: bool
+) -> None:
+    """Check CONFIG and its input files; print every problem at once."""
+    debug = ctx.obj["debug"]
+    config = _load(config_path, overrides, debug)
+    from raysim.model.catalog import load_catalog
+    from raysim.model.users import load_users
+
+    try:
+        users = load_users(config.users, config.seed)
+        catalog = load_catalog(config.catalog, config.seed)
+    except RaysimError as exc:
+        _fail(exc, debug)
+    if show:
+        click.echo(
+            orjson.dumps(dump_config(config), option=orjson.OPT_INDENT_2).decode()
+        )
+    click.echo(
+        f"{config.source}: ok ({len(users.records)} users, {len(catalog.products)} products)"
+    )
+
+
+def _load(path: str, overrides: tuple[str, ...], debug: bool) -> Any:
+    try:
+        return load_config(path, list(overrides))
+    except RaysimError as exc:
+        _fail(exc, debug)
+
+
+def _fail(exc: RaysimError, debug: bool) -> None:
+    if debug:
+        raise exc
+    name = type(exc).__name__
+    problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+    for problem in problems:
+        click.echo(f"{name}: {problem}", err=True)
+    sys.exit(EXIT_BAD_INPUT if isinstance(exc, ConfigError) else EXIT_FAILED)
+
+
+def _configure_logging(level: str, debug: bool) -> None:
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("raysim")
+    root.addHandler(console)
+    root.setLevel(logging.DEBUG if debug else level)
+    report = logging.getLogger("raysim.report")
+    plain = logging.StreamHandler(sys.stdout)
+    plain.setFormatter(logging.Formatter("%(message)s"))
+    report.addHandler(plain)
+    report.setLevel(logging.INFO)
+    report.propagate = False
+
+
+def _print_progress(stats: dict[str, Any]) -> None:
+    topics = " ".join(
+        f"{name}={counts['delivered']:,}" for name, counts in stats["topics"].items()
+    )
+    sessions = stats["sessions"]
+    logging.getLogger("raysim.report").info(
+        "[%5.0fs] %8.0f events/s | delivered %s | sessions in flight %d, started %d",
+        stats["wall_s"],
+        stats["events_per_s"],
+        topics,
+        sessions["in_flight"],
+        sessions["started"],
+    )
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    echo = click.echo
+    total = sum(t["delivered"] for t in report["topics"].values())
+    echo("")
+    echo(
+        f"{report['name']}: {total:,} events delivered in {report['wall_s']:.1f} s "
+        f"({report['events_per_s']:,.0f} events/s) by {report['actors']} actors"
+    )
+    echo(f"  {'topic':<16}{'produced':>12}{'delivered':>12}{'failed':>10}")
+    for name, counts in report["topics"].items():
+        echo(
+            f"  {name:<16}{counts['produced']:>12,}{counts['delivered']:>12,}"
+            f"{counts['failed']:>10,}"
+        )
+    sessions = report["sessions"]
+    echo(
+        f"  sessions: {sessions['started']:,} started, {sessions['completed']:,} completed, "
+        f"{sessions['cut']:,} closed early by the stop"
+    )
+    if report["undelivered"]:
+        echo(f"  NOT DELIVERED: {report['undelivered']:,} events still queued at exit")
+    for index, why in report["lost_actors"].items():
+        echo(f"  actor {index} lost: {why}")

@@ -1,0 +1,377 @@
+"""The driver behind the CLI and notebooks: starts a run, watches it, stops it, reports."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import ray
+
+from raysim.clock import Clock
+from raysim.config import Config, load_config
+from raysim.errors import ConfigError
+from raysim.model.catalog import load_catalog
+from raysim.model.users import load_users
+from raysim.runtime.actors import remote_coordinator, remote_simulator
+from raysim.runtime.placement import pinned, plan_actors
+from raysim.sinks.admin import check_reachable, ensure_topics
+from raysim.sinks.embedded import EmbeddedBroker
+
+logger = logging.getLogger(__name__)
+report_logger = logging.getLogger("raysim.report")
+
+__all__ = ["Simulation"]
+
+STATS_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 60.0
+
+
+class Simulation:
+    """One run of an experiment. `start()` returns at once; `stop()` returns the report."""
+
+    _active: ClassVar[weakref.WeakSet[Simulation]] = weakref.WeakSet()
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state = "new"
+        self.bootstrap: str | None = None
+        self.report: dict[str, Any] | None = None
+        self._broker: EmbeddedBroker | None = None
+        self._coordinator: Any = None
+        self._actors: list[Any] = []
+        self._runs: list[Any] = []
+        self._finals: dict[int, dict[str, Any]] = {}
+        self._last: dict[int, dict[str, Any]] = {}
+        self._lost: dict[int, str] = {}
+        self._started_wall: float | None = None
+        self._started_at: str | None = None
+        self._interrupts = 0
+
+    @classmethod
+    def from_yaml(
+        cls, path: str, overrides: list[str] | tuple[str, ...] = ()
+    ) -> Simulation:
+        return cls(load_config(str(path), list(overrides)))
+
+    def start(self) -> Simulation:
+        """Load inputs, reach Kafka, start the actors; returns as soon as they run."""
+        if self.state != "new":
+            raise RuntimeError(
+                f"Simulation already {self.state}; create a new one to run again."
+            )
+        for other in list(Simulation._active):
+            if other is not self and other.state == "running":
+                logger.warning(
+                    "stopping the earlier simulation %r first", other.config.name
+                )
+                other.stop()
+        self.state = "starting"
+        try:
+            self._start()
+        except BaseException:
+            self._teardown()
+            self.state = "failed"
+            raise
+        self.state = "running"
+        Simulation._active.add(self)
+        return self
+
+    def _start(self) -> None:
+        cfg = self.config
+        users = load_users(cfg.users, cfg.seed)
+        catalog = load_catalog(cfg.catalog, cfg.seed)
+        self._connect_ray()
+        if cfg.kafka.bootstrap_servers == "embedded":
+            self._refuse_embedded_on_cluster()
+            self._broker = EmbeddedBroker()
+            self.bootstrap = self._broker.start()
+        else:
+            self.bootstrap = cfg.kafka.bootstrap_servers
+            check_reachable(self.bootstrap, cfg.kafka.producer)
+            create = cfg.kafka.create_topics
+            if create.enabled:
+                ensure_topics(
+                    self.bootstrap,
+                    cfg.kafka.producer,
+                    list(cfg.kafka.topics.names().values()),
+                    create.partitions,
+                    create.replication_factor,
+                )
+        plan = plan_actors(cfg.simulation.actors, cfg.source)
+        clock = Clock.start(cfg.clock)
+        self._coordinator = remote_coordinator().remote(
+            users.records, clock, cfg.simulation.sessions_per_user, cfg.seed
+        )
+        simulator = remote_simulator()
+        for slots in plan:
+            for _ in range(slots.actors):
+                index = len(self._actors)
+                self._actors.append(
+                    simulator.options(scheduling_strategy=pinned(slots.node_id)).remote(
+                        index, cfg, catalog, clock, self._coordinator, self.bootstrap
+                    )
+                )
+        self.placement = ray.get(
+            [a.where.remote() for a in self._actors], timeout=READY_TIMEOUT_S
+        )
+        self._started_wall = time.time()
+        self._started_at = _utc_now()
+        self._runs = [a.run.remote() for a in self._actors]
+        logger.info(
+            "%s: %d actors on %d nodes, %d users, %d products, Kafka at %s",
+            cfg.name,
+            len(self._actors),
+            len(plan),
+            len(users.records),
+            len(catalog.products),
+            self.bootstrap,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per topic, sessions in flight, rate, and the same per actor."""
+        self._collect(timeout_s=STATS_TIMEOUT_S)
+        return self._summary()
+
+    def set(self, concurrency: int | None = None) -> None:
+        """Change a running simulation without a restart."""
+        if self.state != "running":
+            raise RuntimeError(
+                f"Simulation is {self.state}; set() needs a running one."
+            )
+        if concurrency is not None:
+            if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+                raise TypeError(f"concurrency must be an int, got {concurrency!r}.")
+            if concurrency < 1:
+                raise ValueError(f"concurrency must be >= 1, got {concurrency}.")
+            ray.get([a.set_concurrency.remote(concurrency) for a in self._live()])
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> dict[str, Any]:
+        """Stop starting sessions, close those in flight, flush; return the report."""
+        if self.state in ("stopped", "failed") and self.report is not None:
+            return self.report
+        if self.state != "running":
+            raise RuntimeError(f"Simulation is {self.state}; nothing to stop.")
+        self.state = "stopping"
+        for actor in self._live():
+            actor.stop.remote()
+        self._collect_finals(timeout_s)
+        self.report = self._summary(final=True)
+        self._teardown()
+        self.state = "stopped"
+        logger.info("%s: stopped", self.config.name)
+        return self.report
+
+    def run(
+        self,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+        handle_signals: bool = False,
+    ) -> dict[str, Any]:
+        """Start, run until duration_s, every user is done, or an interrupt; then stop."""
+        previous = self._install_signal_handlers() if handle_signals else None
+        try:
+            if self.state == "new":
+                self.start()
+            duration = self.config.duration_s
+            assert self._started_wall is not None
+            while self._interrupts == 0:
+                elapsed = time.time() - self._started_wall
+                if duration is not None and elapsed >= duration:
+                    break
+                wait = 1.0 if duration is None else min(1.0, duration - elapsed)
+                if self._wait_for_actors(wait):
+                    break
+                if progress is not None and self._interrupts == 0:
+                    progress(self.stats())
+            return self.stop()
+        except KeyboardInterrupt:
+            logger.warning("interrupted: stopping and flushing")
+            return self.stop() if self.state == "running" else (self.report or {})
+        finally:
+            if previous is not None:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+
+    def _wait_for_actors(self, timeout_s: float) -> bool:
+        """Wait up to timeout_s; True once every actor has finished or been lost."""
+        pending = [r for i, r in enumerate(self._runs) if i not in self._finals]
+        if not pending:
+            return True
+        ready, _ = ray.wait(
+            pending, num_returns=len(pending), timeout=max(0.0, timeout_s)
+        )
+        for ref in ready:
+            self._settle(self._runs.index(ref), ref)
+        return len(self._finals) + len(self._lost) >= len(self._runs) and all(
+            i in self._finals or i in self._lost for i in range(len(self._runs))
+        )
+
+    def _settle(self, index: int, ref: Any) -> None:
+        try:
+            self._finals[index] = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            if index not in self._lost:
+                self._lost[index] = type(exc).__name__
+                logger.error("worker %d lost: %s", index, exc)
+                ray.get(self._coordinator.release_simulator.remote(index))
+
+    def _live(self) -> list[Any]:
+        return [a for i, a in enumerate(self._actors) if i not in self._lost]
+
+    def _collect(self, timeout_s: float) -> None:
+        refs = {
+            i: a.stats.remote()
+            for i, a in enumerate(self._actors)
+            if i not in self._lost
+        }
+        for index, ref in refs.items():
+            if index in self._finals:
+                continue
+            try:
+                self._last[index] = ray.get(ref, timeout=timeout_s)
+            except ray.exceptions.GetTimeoutError:
+                logger.warning(
+                    "worker %d did not answer stats within %.0f s", index, timeout_s
+                )
+            except ray.exceptions.RayError:
+                self._settle(index, self._runs[index])
+
+    def _collect_finals(self, timeout_s: float) -> None:
+        deadline = time.time() + timeout_s
+        for index, ref in enumerate(self._runs):
+            if index in self._finals or index in self._lost:
+                continue
+            try:
+                self._finals[index] = ray.get(
+                    ref, timeout=max(0.1, deadline - time.time())
+                )
+            except ray.exceptions.GetTimeoutError:
+                self._lost[index] = "did not stop in time"
+                logger.error("worker %d did not stop within %.0f s", index, timeout_s)
+            except ray.exceptions.RayError:
+                self._settle(index, ref)
+
+    def _summary(self, final: bool = False) -> dict[str, Any]:
+        cfg = self.config
+        per_actor = [
+            self._finals.get(i) or self._last.get(i) or {"index": i}
+            for i in range(len(self._actors))
+        ]
+        names = list(cfg.kafka.topics.names().values())
+        topics = {name: {"produced": 0, "delivered": 0, "failed": 0} for name in names}
+        sessions = {"started": 0, "completed": 0, "cut": 0, "in_flight": 0}
+        undelivered = 0
+        for stats in per_actor:
+            for name, counts in stats.get("topics", {}).items():
+                for key, value in counts.items():
+                    topics.setdefault(
+                        name, {"produced": 0, "delivered": 0, "failed": 0}
+                    )
+                    topics[name][key] += value
+            sessions["started"] += stats.get("sessions_started", 0)
+            sessions["completed"] += stats.get("sessions_completed", 0)
+            sessions["cut"] += stats.get("sessions_cut", 0)
+            sessions["in_flight"] += stats.get("sessions_in_flight", 0)
+            undelivered += stats.get("undelivered", 0)
+        wall = time.time() - self._started_wall if self._started_wall else 0.0
+        delivered = sum(t["delivered"] for t in topics.values())
+        summary: dict[str, Any] = {
+            "name": cfg.name,
+            "seed": cfg.seed,
+            "actors": len(self._actors),
+            "started_at": self._started_at,
+            "ended_at": _utc_now() if final else None,
+            "wall_s": round(wall, 3),
+            "events_per_s": round(delivered / wall, 1) if wall > 0 else 0.0,
+            "topics": topics,
+            "sessions": sessions,
+            "undelivered": undelivered,
+            "lost_actors": {str(i): why for i, why in sorted(self._lost.items())},
+            "bootstrap": self.bootstrap,
+            "clock": {"mode": cfg.clock.mode, "speed": cfg.clock.speed},
+            "per_actor": per_actor,
+        }
+        if final:
+            failed = sum(t["failed"] for t in topics.values())
+            summary["ok"] = failed == 0 and undelivered == 0 and not self._lost
+        return summary
+
+    def _connect_ray(self) -> None:
+        if ray.is_initialized():
+            return
+        address = self.config.ray.address
+        ray.init(
+            address=address,
+            namespace=self.config.ray.namespace,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+
+    def _refuse_embedded_on_cluster(self) -> None:
+        address = self.config.ray.address or ""
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        if address.startswith("ray://") or len(nodes) > 1:
+            raise ConfigError(
+                f"{self.config.source}: kafka.bootstrap_servers: 'embedded' runs inside the "
+                f"driver and cannot serve a multi-node Ray cluster ({len(nodes)} nodes, "
+                f"ray.address {address!r}); set it to a real broker's host:port."
+            )
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._interrupts += 1
+        if self._interrupts == 1:
+            report_logger.info(
+                "%s: stopping: closing sessions and flushing (signal again to force exit)",
+                signal.Signals(signum).name,
+            )
+            return
+        at_risk = 0
+        for stats in self._last.values():
+            for counts in stats.get("topics", {}).values():
+                at_risk += counts["produced"] - counts["delivered"] - counts["failed"]
+        report_logger.info(
+            "forced exit: up to %d events produced but not yet confirmed may be lost, "
+            "plus those produced since the last progress line",
+            max(0, at_risk),
+        )
+        os._exit(130)
+
+    def _teardown(self) -> None:
+        for actor in self._actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001 - the actor may already be gone
+                pass
+        if self._coordinator is not None:
+            try:
+                ray.kill(self._coordinator)
+            except Exception:  # noqa: BLE001
+                pass
+        if self._broker is not None:
+            self._broker.close()
+            self._broker = None
+
+
+def _utc_now() -> str:
+    return (
+        datetime.now(timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
