@@ -1,0 +1,37 @@
+"""Fast UTC ISO 8601 formatting of epoch seconds for event records.
+
+Independent of the local time zone. The millisecond is truncated, as the Kafka timestamp
+`int(time_s * 1000)` is, so the string and the message timestamp always agree.
+"""
+
+from __future__ import annotations
+
+import time
+
+__all__ = ["format_time"]
+
+_PREFIX_CACHE_SIZE = 8192
+_prefixes: dict[int, str] = {}
+
+
+def _prefix(second: int) -> str:
+    """Return "YYYY-MM-DDTHH:MM:SS." for a whole epoch second, cached."""
+    if len(_prefixes) >= _PREFIX_CACHE_SIZE:
+        _prefixes.clear()
+    tm = time.gmtime(second)
+    text = (
+        f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
+        f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}."
+    )
+    _prefixes[second] = text
+    return text
+
+
+def format_time(ts: float) -> str:
+    """Format epoch seconds as "2026-12-04T17:29:32.123Z" (UTC, milliseconds, Z)."""
+    total_ms = int(ts * 1000)
+    second, ms = divmod(total_ms, 1000)
+    prefix = _prefixes.get(second)
+    if prefix is None:
+        prefix = _prefix(second)
+    return f"{prefix}{ms:03d}Z"
