@@ -231,13 +231,15 @@ def load_config(
     (`$$` is a literal `$`). Raises ConfigError listing every problem found.
     """
     shown = os.fspath(path)
+    if isinstance(overrides, str):
+        overrides = [overrides]
     checker = _Checker(shown)
     tree = _read_yaml(Path(shown), checker)
     if tree is None:
         tree = {}
-    overridden = _apply_overrides(checker, tree, overrides)
+    _apply_overrides(checker, tree, overrides)
     tree = _interpolate(checker, tree, ())
-    config = _Builder(checker, Path(shown), overridden).build(tree)
+    config = _Builder(checker, Path(shown)).build(tree)
     if checker.problems:
         raise ConfigError(checker.problems)
     logger.debug("loaded config %s from %s", config.name, config.source)
@@ -485,6 +487,7 @@ class _Loader(yaml.SafeLoader):
         self.checker = checker
         self.locate = locate
         self.override = override
+        self.active: set[int] = set()  # nodes being built, to stop at alias cycles
 
     def note(self, path: _Path, where: str, node: yaml.Node) -> None:
         scalar = isinstance(node, yaml.ScalarNode)
@@ -506,12 +509,19 @@ class _Loader(yaml.SafeLoader):
                     path, f"cannot read this value ({problem})", node.value
                 )
                 return None
-        if isinstance(node, yaml.SequenceNode):
-            return [
-                self.build(item, path + (index,), self.locate(item))
-                for index, item in enumerate(node.value)
-            ]
-        return self.build_mapping(node, path)
+        if id(node) in self.active:
+            self.checker.add(path, "an alias may not refer to the node that holds it")
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [
+                    self.build(item, path + (index,), self.locate(item))
+                    for index, item in enumerate(node.value)
+                ]
+            return self.build_mapping(node, path)
+        finally:
+            self.active.discard(id(node))
 
     def build_mapping(self, node: yaml.MappingNode, path: _Path) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -626,6 +636,8 @@ def _syntax_problems(shown: str, text: str, exc: yaml.MarkedYAMLError) -> list[s
     mark = exc.problem_mark or exc.context_mark
     where = f"{shown}:{mark.line + 1}" if mark is not None else shown
     detail = exc.problem or exc.context or "cannot parse"
+    if "\\t" in detail:
+        detail += "; use spaces, not tabs"
     if exc.context and exc.problem and exc.context_mark is not None:
         detail += f" ({exc.context} at line {exc.context_mark.line + 1})"
     return [f"{where}: YAML syntax error: {detail}"]
@@ -755,10 +767,9 @@ def _interpolate(checker: _Checker, value: Any, path: _Path) -> Any:
 class _Builder:
     """Turns the checked tree into a Config, section by section."""
 
-    def __init__(self, checker: _Checker, file: Path, overridden: set[_Path]) -> None:
+    def __init__(self, checker: _Checker, file: Path) -> None:
         self.c = checker
         self.file = file
-        self.overridden = overridden
 
     def field(
         self,

@@ -424,6 +424,27 @@ def test_error_tab_indentation(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_error_two_documents_in_one_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "seed: 1\n---\nseed: 2\n")
+    with pytest.raises(
+        ConfigError, match=r"exp\.yaml:2: YAML syntax error: but found another document"
+    ):
+        load_config(path)
+
+
+def test_error_merge_keys_are_followed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "simulation:\n  <<: {concurrency: 5, actors: 0}\n  concurrency: 7\n",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"exp\.yaml:2: simulation\.actors: must be 'auto' or an integer >= 1",
+    ) as info:
+        load_config(path)
+    assert len(info.value.problems) == 1
+
+
 def test_error_empty_file(tmp_path: Path) -> None:
     path = write(tmp_path, "# nothing here\n")
     with pytest.raises(ConfigError, match=r"exp\.yaml: the file is empty"):
