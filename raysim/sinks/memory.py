@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from raysim.sinks.base import TopicCounts
@@ -30,7 +31,8 @@ class MemorySink:
     async def send_async(
         self, topic: str, record: dict[str, Any], time_s: float
     ) -> None:
-        self.send(topic, record, time_s)
+        while not self.send(topic, record, time_s):
+            await asyncio.sleep(0)
 
     async def start(self) -> None:
         return None
