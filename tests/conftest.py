@@ -103,3 +103,19 @@ def fresh_topics() -> TopicsConfig:
     """Topic names no other test uses, so tests sharing a broker never meet."""
     suffix = uuid.uuid4().hex[:12]
     return TopicsConfig(**{key: f"{key}-{suffix}" for key in TOPIC_KEYS})
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray runtime shared by every test that needs Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=2,
+            namespace="raysim-tests",
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    yield
+    ray.shutdown()

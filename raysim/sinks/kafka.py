@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from raysim.sinks.admin import LibrdkafkaLog
 from raysim.sinks.base import TopicCounts
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class KafkaSink:
                 **self._settings,
                 "on_delivery": self._on_delivery,
                 "error_cb": self._on_error,
-                "logger": logger,
+                "logger": LibrdkafkaLog(),
             }
         )
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
