@@ -8,15 +8,14 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from raysim.config import CatalogConfig
+from raysim.config import DEFAULT_PRODUCTS, CatalogConfig
 from raysim.errors import InputError
 from raysim.model.users import read_records
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_GENERATED_PRODUCTS", "Catalog", "Product", "load_catalog"]
+__all__ = ["Catalog", "Product", "load_catalog"]
 
-DEFAULT_GENERATED_PRODUCTS = 200
 PRICE_SIGMA = 0.55  # spread of log(price) around each category's median
 
 # category -> (median price, brands, product nouns)
@@ -58,7 +57,7 @@ def load_catalog(config: CatalogConfig, seed: int) -> Catalog:
     """Load config.path, or generate config.generate (default 200) products."""
     if config.path is not None:
         return _load_file(config.path)
-    count = DEFAULT_GENERATED_PRODUCTS if config.generate is None else config.generate
+    count = DEFAULT_PRODUCTS if config.generate is None else config.generate
     return _generate(count, seed)
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from raysim.config import UsersConfig
+from raysim.config import DEFAULT_USERS, UsersConfig
 from raysim.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def read_records(path: str, kind: str) -> list[tuple[str, Any]]:
     if lower.endswith(CSV_SUFFIXES):
         return _read_csv(path, text, kind)
     if lower.endswith(JSON_LINES_SUFFIXES):
-        return _read_json_lines(path, text)
+        return _read_json_lines(path, text, kind)
     return _read_json(path, text, kind)
 
 
@@ -181,7 +181,7 @@ def _read_json(path: str, text: str, kind: str) -> list[tuple[str, Any]]:
     return [(f"record [{index}]", item) for index, item in enumerate(data)]
 
 
-def _read_json_lines(path: str, text: str) -> list[tuple[str, Any]]:
+def _read_json_lines(path: str, text: str, kind: str) -> list[tuple[str, Any]]:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -190,7 +190,8 @@ def _read_json_lines(path: str, text: str) -> list[tuple[str, Any]]:
             records.append((f"line {number}", json.loads(line)))
         except json.JSONDecodeError as exc:
             raise InputError(
-                f"{path} line {number} is not valid JSON: {exc.msg} at column "
+                f"{kind} file {path} line {number} is not valid JSON: {exc.msg} at "
+                f"column "
                 f"{exc.colno}."
             ) from exc
     return records
@@ -205,24 +206,23 @@ def _read_csv(path: str, text: str, kind: str) -> list[tuple[str, Any]]:
         for row in reader:
             if None in row:
                 raise InputError(
-                    f"{path} line {reader.line_num} has more values than the "
-                    f"{len(reader.fieldnames)} columns its header names."
+                    f"{kind} file {path} line {reader.line_num} has more values "
+                    f"than the {len(reader.fieldnames)} columns its header names."
                 )
             records.append((f"line {reader.line_num}", dict(row)))
     except csv.Error as exc:
         raise InputError(
-            f"{path} line {reader.line_num} is not valid CSV: {exc}."
+            f"{kind} file {path} line {reader.line_num} is not valid CSV: {exc}."
         ) from exc
     return records
 
 
 def load_users(config: UsersConfig, seed: int) -> Users:
-    """Load config.path, or generate config.generate users from the seed."""
+    """Load config.path, or generate config.generate (default 1000) users."""
     if config.path is not None:
         return _load_file(config, config.path)
-    if config.generate is not None:
-        return _generate(config.generate, seed)
-    raise ConfigError("users: set either users.path or users.generate.")
+    count = DEFAULT_USERS if config.generate is None else config.generate
+    return _generate(count, seed)
 
 
 def _load_file(config: UsersConfig, path: str) -> Users:
