@@ -296,6 +296,8 @@ class _Checker:
         self.file = file
         self.problems: list[str] = []
         self.origins: dict[_Path, _Origin] = {}
+        # Values holding a ${VAR} that is not set: reported once, not checked again.
+        self.unresolved: set[_Path] = set()
 
     def origin(self, path: _Path) -> _Origin | None:
         for end in range(len(path), -1, -1):
@@ -305,6 +307,8 @@ class _Checker:
         return None
 
     def add(self, path: _Path, rule: str, value: Any = _BAD) -> None:
+        if path in self.unresolved:
+            return
         origin = self.origin(path)
         text = origin.where if origin is not None else self.file
         if path:
@@ -761,7 +765,11 @@ def _interpolate(checker: _Checker, value: Any, path: _Path) -> Any:
             return match.group(0)
         return found
 
-    return _ENV_REF.sub(replace, value)
+    before = len(checker.problems)
+    result = _ENV_REF.sub(replace, value)
+    if len(checker.problems) > before:
+        checker.unresolved.add(path)
+    return result
 
 
 class _Builder:
