@@ -306,7 +306,8 @@ class Simulation:
     def _connect_ray(self) -> None:
         if ray.is_initialized():
             return
-        address = self.config.ray.address
+        # "local" starts a Ray of our own even when another one runs on this machine.
+        address = self.config.ray.address or "local"
         ray.init(
             address=address,
             namespace=self.config.ray.namespace,

@@ -112,6 +112,7 @@ def ray_session() -> Iterator[None]:
 
     if not ray.is_initialized():
         ray.init(
+            address="local",
             num_cpus=2,
             namespace="raysim-tests",
             include_dashboard=False,
