@@ -41,6 +41,15 @@ logger = logging.getLogger(__name__)
 TOPIC_KEYS = ("users", "marketings", "sessions", "orders", "behaviours")
 DEFAULT_USERS = 1000  # generated when neither users.path nor users.generate is given
 DEFAULT_PRODUCTS = 200  # generated when neither catalog.path nor catalog.generate is
+# NOTE: the driver reads the users file once and hands the records to the coordinator
+# only; simulators lease them in batches. The catalog, parsed down to five fields per
+# product, goes to every simulator. Both files are read whole by the driver, so their
+# size is capped (users.max_bytes, catalog.max_bytes) and a larger file is refused
+# before anything starts, with its size named.
+DEFAULT_USERS_MAX_BYTES = 256 * 2**20
+DEFAULT_CATALOG_MAX_BYTES = 64 * 2**20
+MAX_GENERATED_USERS = 10_000_000
+MAX_GENERATED_PRODUCTS = 1_000_000
 CLOCK_MODES = ("realtime", "accelerated")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SECRET_WORDS = (
@@ -65,12 +74,14 @@ class UsersConfig:
     id_field: str = "user_id"  # falls back to "id" when records lack it
     generate: int | None = None  # exactly one of path / generate
     keep_fields: tuple[str, ...] = ()  # sensitive fields to keep anyway
+    max_bytes: int = DEFAULT_USERS_MAX_BYTES  # a larger users file is refused
 
 
 @dataclass(frozen=True)
 class CatalogConfig:
     path: str | None = None  # absolute once loaded
     generate: int | None = None  # exactly one of path / generate; default 200
+    max_bytes: int = DEFAULT_CATALOG_MAX_BYTES  # a larger products file is refused
 
 
 @dataclass(frozen=True)

@@ -240,14 +240,15 @@ INPUT_CASES = [
         "users",
         "users.json",
         '[{"id": 1}, {"id": 2}, {"id": 1}]',
-        "users file {path} record [2] repeats id '1', first seen at record [0]",
+        "users file {path} line 1 (record [2]) repeats id '1', first seen at line 1 "
+        "(record [0])",
         id="users-duplicate-id",
     ),
     pytest.param(
         "catalog",
         "products.json",
         '[{"id": "p1", "title": "Mug", "category": "kitchen", "price": 0}]',
-        "products file {path} record [0] field 'price' must be > 0, got 0",
+        "products file {path} line 1 (record [0]) field 'price' must be > 0, got 0",
         id="product-price-zero",
     ),
     pytest.param(

@@ -10,13 +10,17 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from raysim._configload.checker import BAD, KeyPath
+from raysim._configload.checker import BAD, KeyPath, dotted
 from raysim._configload.kafka import Sections
 from raysim.config import (
     CLOCK_MODES,
+    DEFAULT_CATALOG_MAX_BYTES,
     DEFAULT_PRODUCTS,
     DEFAULT_USERS,
+    DEFAULT_USERS_MAX_BYTES,
     LOG_LEVELS,
+    MAX_GENERATED_PRODUCTS,
+    MAX_GENERATED_USERS,
     CatalogConfig,
     ClockConfig,
     Config,
@@ -84,7 +88,12 @@ class Builder(Sections):
         return resolved
 
     def exactly_one(
-        self, path: KeyPath, data: dict[str, Any], default_generate: int
+        self,
+        path: KeyPath,
+        data: dict[str, Any],
+        default_generate: int,
+        most: int,
+        max_bytes: int,
     ) -> tuple[str | None, int | None]:
         file = self.field(data, path, "path", None, self.input_file, nullable=True)
         generate = self.field(
@@ -92,7 +101,7 @@ class Builder(Sections):
             path,
             "generate",
             None,
-            lambda p, v: self.c.integer(p, v, 1),
+            lambda p, v: self.c.number(p, v, 1, most, integer=True),
             nullable=True,
         )
         if data.get("path") is not None and data.get("generate") is not None:
@@ -103,19 +112,39 @@ class Builder(Sections):
             )
         elif data.get("path") is None and data.get("generate") is None:
             generate = default_generate
+        if file is not None and max_bytes is not BAD:
+            size = os.path.getsize(file)
+            if size > max_bytes:
+                key = dotted(path + ("max_bytes",))
+                self.c.add(
+                    path + ("path",),
+                    f"the file is {_size(size)}, over {key} {_size(max_bytes)}; "
+                    f"it is read whole before the run starts: raise {key} if this "
+                    "machine has the memory, or use a smaller file",
+                    file,
+                )
         return file, generate
+
+    def max_bytes(self, path: KeyPath, data: dict[str, Any], default: int) -> Any:
+        if "max_bytes" not in data:
+            return default
+        return self.c.integer(path + ("max_bytes",), data["max_bytes"], 1)
 
     def users(self, value: Any) -> UsersConfig:
         path: KeyPath = ("users",)
-        data = self.c.mapping(
-            path, value, ("path", "id_field", "generate", "keep_fields")
+        known = ("path", "id_field", "generate", "keep_fields", "max_bytes")
+        data = self.c.mapping(path, value, known)
+        max_bytes = self.max_bytes(path, data, DEFAULT_USERS_MAX_BYTES)
+        file, generate = self.exactly_one(
+            path, data, DEFAULT_USERS, MAX_GENERATED_USERS, max_bytes
         )
-        file, generate = self.exactly_one(path, data, DEFAULT_USERS)
         id_field = self.field(data, path, "id_field", "user_id", self.c.string)
         keep = self.field(
             data, path, "keep_fields", (), self.string_list, nullable=True
         )
-        return UsersConfig(file, id_field, generate, keep or ())
+        if max_bytes is BAD:
+            max_bytes = DEFAULT_USERS_MAX_BYTES
+        return UsersConfig(file, id_field, generate, keep or (), max_bytes)
 
     def string_list(self, path: KeyPath, value: Any) -> Any:
         if not isinstance(value, list):
@@ -126,9 +155,14 @@ class Builder(Sections):
 
     def catalog(self, value: Any) -> CatalogConfig:
         path: KeyPath = ("catalog",)
-        data = self.c.mapping(path, value, ("path", "generate"))
-        file, generate = self.exactly_one(path, data, DEFAULT_PRODUCTS)
-        return CatalogConfig(file, generate)
+        data = self.c.mapping(path, value, ("path", "generate", "max_bytes"))
+        max_bytes = self.max_bytes(path, data, DEFAULT_CATALOG_MAX_BYTES)
+        file, generate = self.exactly_one(
+            path, data, DEFAULT_PRODUCTS, MAX_GENERATED_PRODUCTS, max_bytes
+        )
+        if max_bytes is BAD:
+            max_bytes = DEFAULT_CATALOG_MAX_BYTES
+        return CatalogConfig(file, generate, max_bytes)
 
     def simulation(self, value: Any) -> SimulationConfig:
         c, path = self.c, ("simulation",)
@@ -331,7 +365,10 @@ class Builder(Sections):
         d = LoggingConfig()
         directory = self.field(data, path, "dir", d.dir, c.string)
         level = self.field(data, path, "level", d.level, self.log_level)
-        return LoggingConfig(os.path.abspath(os.path.expanduser(directory)), level)
+        resolved = os.path.abspath(os.path.expanduser(directory))
+        if os.path.exists(resolved) and not os.path.isdir(resolved):
+            c.add(path + ("dir",), "must be a directory, not a file", resolved)
+        return LoggingConfig(resolved, level)
 
     def log_level(self, path: KeyPath, value: Any) -> Any:
         level = self.c.string(path, value)
@@ -340,3 +377,11 @@ class Builder(Sections):
         listed = ", ".join(LOG_LEVELS)
         self.c.add(path, f"must be one of {listed}", value)
         return BAD
+
+
+def _size(count: int) -> str:
+    """A byte count as people read it: "3.0 GiB (3,221,225,472 bytes)"."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit} ({count:,} bytes)"
+    return f"{count:,} bytes"

@@ -13,9 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from raysim.config import Range
+from raysim.config import SECRET_MASK, Range, is_secret
 
-__all__ = ["BAD", "Checker", "KeyPath", "Origin", "dotted", "unknown_key_rule"]
+__all__ = [
+    "BAD",
+    "Checker",
+    "KeyPath",
+    "Origin",
+    "dotted",
+    "shown",
+    "unknown_key_rule",
+]
 
 KeyPath = tuple[str | int, ...]  # a key path in the YAML tree, e.g. ("kafka", "topics")
 BAD = object()  # a value that was reported as a problem; the caller keeps its default
@@ -26,6 +34,13 @@ _YAML_BOOLS = {
     **dict.fromkeys(("yes", "true", "on"), True),
     **dict.fromkeys(("no", "false", "off"), False),
 }
+
+
+def shown(path: KeyPath, value: Any) -> str:
+    """The value as a problem line shows it: *** under a key that names a secret."""
+    if any(is_secret(part) for part in path):
+        return repr(SECRET_MASK)
+    return repr(value)
 
 
 def dotted(path: KeyPath) -> str:
@@ -71,7 +86,7 @@ class Checker:
             text += f": {dotted(path)}"
         text += f": {rule}"
         if value is not BAD:
-            text += f", got {value!r}"
+            text += f", got {shown(path, value)}"
         self.problems.append(text)
 
     def _is_plain(self, path: KeyPath) -> bool:
@@ -133,6 +148,9 @@ class Checker:
             integer and isinstance(number, float) and not number.is_integer()
         ):
             self.add(path, rule + self._hint(path, value, "number"), value)
+            return BAD
+        if integer and abs(number) > MAX_INTEGER:
+            self.add(path, f"{rule} and at most {MAX_INTEGER}", value)
             return BAD
         if (low is not None and (number <= low if open_low else number < low)) or (
             high is not None and (number >= high if open_high else number > high)

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from raysim._configload.checker import Checker, KeyPath, Origin, dotted
+from raysim._configload.checker import Checker, KeyPath, Origin, dotted, shown
 from raysim._configload.yamlread import Loader
 
 __all__ = ["apply_overrides", "interpolate"]
@@ -37,7 +37,7 @@ def apply_overrides(
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "cannot parse"
             checker.problems.append(
-                f"{where}: VALUE is not valid YAML ({problem}), got {text!r}"
+                f"{where}: VALUE is not valid YAML ({problem}), got {shown(path, text)}"
             )
             continue
         finally:
@@ -50,7 +50,8 @@ def apply_overrides(
             elif not isinstance(child, dict):
                 checker.problems.append(
                     f"{where}: cannot set {dotted(path)} because "
-                    f"{dotted(path[:end])} is not a mapping, got {child!r}"
+                    f"{dotted(path[:end])} is not a mapping, "
+                    f"got {shown(path[:end], child)}"
                 )
                 break
             parent = child

@@ -56,13 +56,13 @@ class Catalog:
 def load_catalog(config: CatalogConfig, seed: int) -> Catalog:
     """Load config.path, or generate config.generate (default 200) products."""
     if config.path is not None:
-        return _load_file(config.path)
+        return _load_file(config.path, config.max_bytes)
     count = DEFAULT_PRODUCTS if config.generate is None else config.generate
     return _generate(count, seed)
 
 
-def _load_file(path: str) -> Catalog:
-    entries = read_records(path, "products")
+def _load_file(path: str, max_bytes: int | None = None) -> Catalog:
+    entries = read_records(path, "products", max_bytes)
     if not entries:
         raise InputError(
             f"products file {path} contains no products; expected at least one."

@@ -8,13 +8,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import enum
 import json
 import logging
+import math
 import os
 import random
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from raysim.config import DEFAULT_USERS, UsersConfig
 from raysim.errors import ConfigError, InputError
@@ -59,6 +63,9 @@ FALLBACK_ID_FIELD = "id"
 _CAMEL_LOWER_UPPER = re.compile(r"([a-z0-9])([A-Z])")
 _CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+")
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON integer
 
 _FIRST_NAMES = (
     "Ava", "Liam", "Mia", "Noah", "Zoe", "Ethan", "Lena", "Omar", "Sofia", "Mateo",
@@ -105,24 +112,58 @@ class Users:
 
 
 def normalise(value: Any) -> Any:
-    """Return value with what orjson cannot serialize made plain, recursively.
+    """Return value with everything orjson cannot serialize as it is made plain.
 
-    Decimal becomes float; datetime becomes an ISO 8601 UTC string ending in Z (naive
-    means UTC); date and time become ISO strings; tuples and sets become lists.
+    The one place where such values are handled; the output never depends on the local
+    time zone. Decimal becomes float; datetime an ISO 8601 UTC string ending in Z (naive
+    means UTC, never local time); date and time ISO strings; UUID, Path and other
+    objects their str(); numpy scalars and arrays their Python values; integers beyond
+    64 bits strings; NaN and infinities null; bytes UTF-8 text; tuples lists; sets
+    sorted lists; and keys that are not strings JSON-style strings ("1", "true").
     """
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(key): normalise(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
+        return {_key(key): normalise(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
         return [normalise(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((normalise(item) for item in value), key=_order)
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        return normalise(float(value))
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
         return value.isoformat(timespec="milliseconds") + "Z"
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
-    return value
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, enum.Enum):
+        return normalise(value.value)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return normalise(value.tolist())  # numpy scalars and arrays, without numpy
+    return str(value)  # UUID, Path, IP addresses and anything else orjson refuses
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    plain = normalise(key)
+    return plain if isinstance(plain, str) else orjson.dumps(plain).decode()
+
+
+def _order(value: Any) -> tuple[str, str]:
+    return (
+        type(value).__name__,
+        orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode(),
+    )
 
 
 def is_sensitive(key: str) -> bool:
@@ -136,73 +177,151 @@ def is_sensitive(key: str) -> bool:
     return False
 
 
-def read_records(path: str, kind: str) -> list[tuple[str, Any]]:
+def read_records(
+    path: str, kind: str, max_bytes: int | None = None
+) -> list[tuple[str, Any]]:
     """Read a JSON list, a [[...]] list, JSON Lines or CSV file.
 
-    Returns (location, record) pairs, where location reads "record [3]" or "line 4"
-    for error messages. Raises InputError naming the file for anything unreadable.
+    Returns (location, record) pairs, where location reads "line 4 (record [3])" or
+    "line 4" for error messages. JSON Lines and CSV are read line by line; a JSON list
+    is read whole, so a file over max_bytes is refused before it is read. Raises
+    InputError naming the file for anything unreadable.
     """
     if not os.path.exists(path):
         raise InputError(f"{kind} file {path} does not exist.")
     if os.path.isdir(path):
         raise InputError(f"{kind} file {path} is a directory, expected a file.")
+    size = os.path.getsize(path)
+    if max_bytes is not None and size > max_bytes:
+        key = "users.max_bytes" if kind == "users" else "catalog.max_bytes"
+        raise InputError(
+            f"{kind} file {path} is {size:,} bytes, over {key} ({max_bytes:,}); "
+            f"raise {key} or use a smaller file."
+        )
+    lower = path.lower()
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
+            if lower.endswith(CSV_SUFFIXES):
+                records = _read_csv(path, handle, kind)
+            elif lower.endswith(JSON_LINES_SUFFIXES):
+                records = _read_json_lines(path, handle, kind)
+            else:
+                records = _read_json(path, handle.read(), kind)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{kind} file {path} cannot be read: {exc}.") from exc
-    if not text.strip():
-        raise InputError(f"{kind} file {path} is empty; expected a list of {kind}.")
-    lower = path.lower()
-    if lower.endswith(CSV_SUFFIXES):
-        return _read_csv(path, text, kind)
-    if lower.endswith(JSON_LINES_SUFFIXES):
-        return _read_json_lines(path, text, kind)
-    return _read_json(path, text, kind)
+    return records
+
+
+def _empty(path: str, kind: str) -> InputError:
+    return InputError(f"{kind} file {path} is empty; expected a list of {kind}.")
 
 
 def _read_json(path: str, text: str, kind: str) -> list[tuple[str, Any]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{kind} file {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}."
-        ) from exc
-    if isinstance(data, dict) and isinstance(data.get(kind), list):
-        data = data[kind]  # the {"users": [...], "total": ...} shape of a REST API
-    if not isinstance(data, list):
-        raise InputError(
-            f"{kind} file {path} holds a JSON {type(data).__name__}, expected a list "
-            f"of {kind} objects."
-        )
-    if data and all(isinstance(item, list) for item in data):
-        data = [item for chunk in data for item in chunk]
-    return [(f"record [{index}]", item) for index, item in enumerate(data)]
+    if not text.strip():
+        raise _empty(path, kind)
+    items = _scan_list(text, 0, whole=True)
+    if items is None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{kind} file {path} is not valid JSON: {exc.msg} at line "
+                f"{exc.lineno} column {exc.colno}."
+            ) from exc
+        if isinstance(data, dict) and isinstance(data.get(kind), list):
+            data = data[kind]  # the {"users": [...], "total": ...} shape of a REST API
+        if not isinstance(data, list):
+            raise InputError(
+                f"{kind} file {path} holds a JSON {type(data).__name__}, expected a "
+                f"list of {kind} objects."
+            )
+        items = [(None, item) for item in data]
+    if items and all(isinstance(item, list) for _, item in items):
+        flat: list[tuple[int | None, Any]] = []
+        for at, item in items:
+            inner = _scan_list(text, at) if at is not None else None
+            flat.extend(inner if inner is not None else [(None, x) for x in item])
+        items = flat
+    lines = _lines(text, [at for at, _ in items])
+    return [
+        (f"record [{i}]" if line is None else f"line {line} (record [{i}])", item)
+        for i, (line, (_, item)) in enumerate(zip(lines, items, strict=True))
+    ]
 
 
-def _read_json_lines(path: str, text: str, kind: str) -> list[tuple[str, Any]]:
+def _scan_list(
+    text: str, start: int, whole: bool = False
+) -> list[tuple[int | None, Any]] | None:
+    """The items of the JSON list at text[start:], each with its offset in text.
+
+    None when there is no such list, or it is not valid JSON: json.loads then says why.
+    With whole, the list must also be all the text holds.
+    """
+    pos = _WS.match(text, start).end()
+    if not text.startswith("[", pos):
+        return None
+    items: list[tuple[int | None, Any]] = []
+    pos = _WS.match(text, pos + 1).end()
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            try:
+                item, end = _DECODER.raw_decode(text, pos)
+            except json.JSONDecodeError:
+                return None
+            items.append((pos, item))
+            pos = _WS.match(text, end).end()
+            if text.startswith(",", pos):
+                pos = _WS.match(text, pos + 1).end()
+            elif text.startswith("]", pos):
+                pos += 1
+                break
+            else:
+                return None
+    if whole and _WS.match(text, pos).end() != len(text):
+        return None
+    return items
+
+
+def _lines(text: str, offsets: list[int | None]) -> list[int | None]:
+    """The line of each offset; offsets given in increasing order."""
+    line, counted, found = 1, 0, []
+    for at in offsets:
+        if at is None:
+            found.append(None)
+            continue
+        line += text.count("\n", counted, at)
+        counted = at
+        found.append(line)
+    return found
+
+
+def _read_json_lines(path: str, handle: Any, kind: str) -> list[tuple[str, Any]]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    blank = True
+    for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
+        blank = False
         try:
             records.append((f"line {number}", json.loads(line)))
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{kind} file {path} line {number} is not valid JSON: {exc.msg} at "
-                f"column "
-                f"{exc.colno}."
+                f"column {exc.colno}."
             ) from exc
+    if blank:
+        raise _empty(path, kind)
     return records
 
 
-def _read_csv(path: str, text: str, kind: str) -> list[tuple[str, Any]]:
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    if not reader.fieldnames:
-        raise InputError(f"{kind} file {path} has no CSV header row.")
+def _read_csv(path: str, handle: Any, kind: str) -> list[tuple[str, Any]]:
+    reader = csv.DictReader(handle)
     records = []
     try:
+        if not reader.fieldnames:
+            raise _empty(path, kind)
         for row in reader:
             if None in row:
                 raise InputError(
@@ -226,7 +345,7 @@ def load_users(config: UsersConfig, seed: int) -> Users:
 
 
 def _load_file(config: UsersConfig, path: str) -> Users:
-    entries = read_records(path, "users")
+    entries = read_records(path, "users", config.max_bytes)
     if not entries:
         raise InputError(f"users file {path} contains no users; expected at least one.")
     keep = frozenset(config.keep_fields)
@@ -243,7 +362,8 @@ def _load_file(config: UsersConfig, path: str) -> Users:
         if id_field not in raw:
             raise InputError(
                 f"users file {path} {location} has no {config.id_field!r} field (nor "
-                f"{FALLBACK_ID_FIELD!r}); every user needs an id."
+                f"{FALLBACK_ID_FIELD!r}); every user needs an id (set users.id_field); "
+                f"its fields: {_preview(', '.join(map(str, raw)))}."
             )
         value = raw[id_field]
         if value is None or value == "" or isinstance(value, (dict, list, bool)):
