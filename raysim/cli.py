@@ -56,7 +56,7 @@ def run(
     from raysim.simulation import Simulation
 
     try:
-        report = Simulation(config).run(progress=_print_progress, handle_signals=True)
+        report = Simulation(config).run(progress=_Progress(), handle_signals=True)
     except RaysimError as exc:
         _fail(exc, debug)
     _print_summary(report)
@@ -92,7 +92,8 @@ def validate(
             orjson.dumps(dump_config(config), option=orjson.OPT_INDENT_2).decode()
         )
     click.echo(
-        f"{config.source}: ok ({len(users.records)} users, {len(catalog.products)} products)"
+        f"{config.source}: ok "
+        f"({len(users.records)} users, {len(catalog.products)} products)"
     )
 
 
@@ -127,19 +128,37 @@ def _configure_logging(level: str, debug: bool) -> None:
     report.propagate = False
 
 
-def _print_progress(stats: dict[str, Any]) -> None:
-    topics = " ".join(
-        f"{name}={counts['delivered']:,}" for name, counts in stats["topics"].items()
-    )
-    sessions = stats["sessions"]
-    logging.getLogger("raysim.report").info(
-        "[%5.0fs] %8.0f events/s | delivered %s | sessions in flight %d, started %d",
-        stats["wall_s"],
-        stats["events_per_s"],
-        topics,
-        sessions["in_flight"],
-        sessions["started"],
-    )
+class _Progress:
+    """One line a second: current rate, totals per topic, sessions, throttling."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, int] | None = None
+
+    def __call__(self, stats: dict[str, Any]) -> None:
+        delivered = sum(c["delivered"] for c in stats["topics"].values())
+        wall = stats["wall_s"]
+        rate = stats["events_per_s"]
+        if self._last is not None and wall > self._last[0]:
+            rate = (delivered - self._last[1]) / (wall - self._last[0])
+        self._last = (wall, delivered)
+        topics = " ".join(
+            f"{name}={counts['delivered']:,}"
+            for name, counts in stats["topics"].items()
+        )
+        actors = stats["per_actor"]
+        limit = sum(a.get("concurrency", 0) for a in actors)
+        target = sum(a.get("concurrency_target", 0) for a in actors)
+        throttled = f" (throttled from {target:,}: CPU busy)" if limit < target else ""
+        sessions = stats["sessions"]
+        logging.getLogger("raysim.report").info(
+            "[%5.0fs] %8.0f events/s | delivered %s | sessions in flight %d of %d%s",
+            wall,
+            rate,
+            topics,
+            sessions["in_flight"],
+            limit,
+            throttled,
+        )
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -158,7 +177,8 @@ def _print_summary(report: dict[str, Any]) -> None:
         )
     sessions = report["sessions"]
     echo(
-        f"  sessions: {sessions['started']:,} started, {sessions['completed']:,} completed, "
+        f"  sessions: {sessions['started']:,} started, "
+        f"{sessions['completed']:,} completed, "
         f"{sessions['cut']:,} closed early by the stop"
     )
     if report["undelivered"]:
