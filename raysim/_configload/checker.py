@@ -36,6 +36,10 @@ _YAML_BOOLS = {
 }
 
 
+def _bound(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
 def shown(path: KeyPath, value: Any) -> str:
     """The value as a problem line shows it: *** under a key that names a secret."""
     if any(is_secret(part) for part in path):
@@ -136,11 +140,11 @@ class Checker:
         kind = "an integer" if integer else "a number"
         if low is not None and high is not None:
             rule = (
-                f"must be {kind} in {'(' if open_low else '['}{low:g}, {high:g}"
-                f"{')' if open_high else ']'}"
+                f"must be {kind} in {'(' if open_low else '['}{_bound(low)}, "
+                f"{_bound(high)}{')' if open_high else ']'}"
             )
         elif low is not None:
-            rule = f"must be {kind} {'>' if open_low else '>='} {low:g}"
+            rule = f"must be {kind} {'>' if open_low else '>='} {_bound(low)}"
         else:
             rule = f"must be {kind}"
         number = self.numeric(path, value)

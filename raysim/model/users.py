@@ -305,7 +305,7 @@ def _read_json_lines(path: str, handle: Any, kind: str) -> list[tuple[str, Any]]
             continue
         blank = False
         try:
-            records.append((f"line {number}", json.loads(line)))
+            records.append((f"line {number}", json.loads(line.rstrip("\r\n"))))
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{kind} file {path} line {number} is not valid JSON: {exc.msg} at "
