@@ -3,12 +3,18 @@
 Simulators lease users in batches and hand them back in batches, so the coordinator is
 never on the per-event or per-session path. A plain class; `runtime.remote` makes it an
 actor.
+
+In backfill each simulator keeps its own simulated time and sends it with every
+exchange. Users are leased when they are free at the caller's simulated time, and each
+answer carries a horizon: the caller may not emit events past it, which keeps every
+simulator within `clock.max_skew_s` of the others.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -32,6 +38,7 @@ class Lease:
     index: int
     session_number: int  # 1 for the user's first session in the run
     user: dict[str, Any]
+    available_s: float = 0.0  # event time from which the user may start it
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,10 @@ class LeaseBatch:
     leases: list[Lease]
     wait_s: float = 0.0  # no user is free: ask again after this many wall seconds
     done: bool = False  # every user has had all its sessions: stop asking
+    # Backfill only, in simulated epoch seconds:
+    horizon_s: float = math.inf  # emit nothing later than this before asking again
+    min_s: float = math.inf  # the slowest other running simulator's time, as reported
+    next_s: float = math.inf  # when the next free user becomes free (none free now)
 
 
 @dataclass
@@ -58,7 +69,9 @@ class Coordinator:
         clock: Clock,
         sessions_per_user: Range | None,
         seed: int,
+        simulators: int = 1,
     ) -> None:
+        """`simulators`: how many will run; in backfill each counts from the start."""
         if not users:
             raise ValueError("Coordinator needs at least one user.")
         self._users = users
@@ -81,24 +94,33 @@ class Coordinator:
         self.calls = 0
         self.sessions_leased = 0
         self.lost_simulators: list[int] = []
+        self._simulators = max(1, simulators)
+        # Backfill: each running simulator's simulated time as last reported, and the
+        # horizon last granted to it.
+        self._sim_times = dict.fromkeys(range(simulators), clock.sim_epoch_s)
+        self._granted: dict[int, float] = {}
 
     def exchange(
-        self, simulator: int, returned: list[tuple[int, float]], want: int
+        self,
+        simulator: int,
+        returned: list[tuple[int, float]],
+        want: int,
+        sim_now_s: float | None = None,
     ) -> LeaseBatch:
-        """Take back users (index, next available event time) and lease up to `want`."""
+        """Take back users (index, next available event time) and lease up to `want`.
+
+        In backfill `sim_now_s` is the caller's simulated time: it emits nothing earlier
+        from now on. `math.inf` means the caller is finished and holds nobody back.
+        """
         self.calls += 1
         self._give_back(simulator, returned)
+        if self._clock.backfill:
+            return self._exchange_backfill(simulator, want, sim_now_s)
         if self._stopped:
             return LeaseBatch([], done=True)
         pool = self._pool
         now = self._clock.now()
-        leases: list[Lease] = []
-        while pool.free and len(leases) < want and pool.free[0][0] <= now:
-            _, index = heapq.heappop(pool.free)
-            pool.holder[index] = simulator
-            pool.sessions[index] += 1
-            leases.append(Lease(index, pool.sessions[index], self._users[index]))
-        self.sessions_leased += len(leases)
+        leases = self._lease(simulator, want, now)
         if leases:
             return LeaseBatch(leases)
         if not pool.free:
@@ -106,10 +128,72 @@ class Coordinator:
         wait = self._clock.wall_span_s(pool.free[0][0] - now)
         return LeaseBatch([], wait_s=min(MAX_WAIT_S, max(wait, 0.01)))
 
+    def _exchange_backfill(
+        self, simulator: int, want: int, sim_now_s: float | None
+    ) -> LeaseBatch:
+        times = self._sim_times
+        if sim_now_s is None:
+            raise ValueError("A backfill exchange needs the caller's simulated time.")
+        if sim_now_s == math.inf:
+            times.pop(simulator, None)
+            self._granted.pop(simulator, None)
+        else:
+            times[simulator] = max(times.get(simulator, sim_now_s), sim_now_s)
+        # The caller may run ahead of the slowest of the others by max_skew_s. Their
+        # times as last reported are lower bounds of where they are now, so the bound
+        # holds however stale they are.
+        slowest = min(
+            (t for other, t in times.items() if other != simulator), default=math.inf
+        )
+        horizon = slowest + self._clock.max_skew_s
+        if simulator in times:
+            self._granted[simulator] = horizon
+        if self._stopped:
+            return LeaseBatch([], done=True, horizon_s=horizon, min_s=slowest)
+        pool = self._pool
+        # Users are leased in the order they become free, also ahead of the caller's
+        # time: each lease says when its session may start, so one exchange serves
+        # many sessions even when users, not slots, are scarce.
+        leases = self._lease(simulator, want, math.inf)
+        done = not leases and not pool.free and not pool.holder
+        return LeaseBatch(
+            leases,
+            done=done,
+            horizon_s=horizon,
+            min_s=slowest,
+            next_s=pool.free[0][0] if pool.free else math.inf,
+        )
+
+    def _lease(self, simulator: int, want: int, now: float) -> list[Lease]:
+        """Up to `want` users free at event time `now`, longest free first.
+
+        With several simulators one call takes at most its share of the free users, so
+        a small pool is not hoarded by whoever asks first.
+        """
+        pool = self._pool
+        if self._simulators > 1:
+            want = min(want, max(1, len(pool.free) // self._simulators))
+        leases: list[Lease] = []
+        while pool.free and len(leases) < want and pool.free[0][0] <= now:
+            available_s, index = heapq.heappop(pool.free)
+            pool.holder[index] = simulator
+            pool.sessions[index] += 1
+            leases.append(
+                Lease(index, pool.sessions[index], self._users[index], available_s)
+            )
+        self.sessions_leased += len(leases)
+        return leases
+
     def release_simulator(self, simulator: int) -> int:
         """A simulator is gone: its users go back to the pool now. Returns how many."""
         lost = [i for i, holder in self._pool.holder.items() if holder == simulator]
-        now = self._clock.now()
+        if self._clock.backfill:
+            # Its sessions may have run up to the horizon it was granted; its users
+            # are free from there (or from the end when it ran alone).
+            now = min(self._granted.pop(simulator, math.inf), self._clock.end_s)
+            self._sim_times.pop(simulator, None)
+        else:
+            now = self._clock.now()
         self._give_back(simulator, [(i, now) for i in lost])
         self.lost_simulators.append(simulator)
         if lost:
@@ -122,7 +206,7 @@ class Coordinator:
         """Lease nothing more; users still come back."""
         self._stopped = True
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         pool = self._pool
         return {
             "users": len(self._users),
@@ -137,7 +221,7 @@ class Coordinator:
         pool = self._pool
         for index, available_at in returned:
             if pool.holder.get(index) != simulator:
-                continue  # already given back (a simulator reported lost, then answered)
+                continue  # given back already (reported lost, then answered)
             del pool.holder[index]
             cap = pool.cap[index]
             if cap >= 0 and pool.sessions[index] >= cap:
