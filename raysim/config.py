@@ -52,11 +52,9 @@ MAX_GENERATED_USERS = 10_000_000
 MAX_GENERATED_PRODUCTS = 1_000_000
 CLOCK_MODES = ("realtime", "accelerated")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-SECRET_WORDS = (
-    "password",
-    "secret",
-    "token",
-)  # dump_config masks keys containing these
+# dump_config and every problem line mask the value of a key containing one of these:
+# the words, and the two librdkafka keys that hold secrets without saying so.
+SECRET_WORDS = ("password", "secret", "token", "ssl.key.pem", "oauthbearer.config")
 SECRET_MASK = "***"
 
 

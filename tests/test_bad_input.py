@@ -15,11 +15,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from raysim.cli import cli
+from raysim.config import CLOCK_MODES
 from raysim.simulation import Simulation
 
 UNSET_VAR = "RAYSIM_TEST_NEVER_SET"
 SMALL = "users:\n  generate: 3\ncatalog:\n  generate: 3\n"
 LONG_TOPIC = "t" * 250
+MODES = ", ".join(repr(mode) for mode in CLOCK_MODES)
 
 
 class StartAttempted(Exception):
@@ -193,7 +195,7 @@ CONFIG_CASES = [
      "{cfg}:3: users.max_bytes: must be an integer >= 1, got 0"),
     # choices and names
     ("clock-mode", "clock:\n  mode: warp\n",
-     "{cfg}:2: clock.mode: must be one of 'realtime', 'accelerated', got 'warp'"),
+     f"{{cfg}}:2: clock.mode: must be one of {MODES}, got 'warp'"),
     ("log-level", "logging:\n  level: loud\n",
      "{cfg}:2: logging.level: must be one of DEBUG, INFO, WARNING, ERROR, got 'loud'"),
     ("topic-with-slash", "kafka:\n  topics:\n    orders: shop/orders\n",
@@ -216,6 +218,9 @@ CONFIG_CASES = [
      f"{{cfg}}:2: kafka.bootstrap_servers: environment variable {UNSET_VAR} is not "
      f"set and has no default (write ${{{{{UNSET_VAR}:-default}}}} to give one), got "
      f"'${{{{{UNSET_VAR}}}}}'"),
+    ("unquoted-variable-in-flow", "store: {tax_rate: ${RS_RATE}}\n",
+     "{cfg}:1: YAML syntax error: expected ',' or '}}', but got '{{' (while parsing "
+     "a flow mapping at line 1); inside {{ }} or [ ], quote a ${{VAR}}: '${{VAR}}'"),
     ("not-a-variable", "name: 'run-${not a var}'\n",
      "{cfg}:1: name: ${{not a var}} is not a variable reference; write ${{NAME}} or "
      "${{NAME:-default}}, got 'run-${{not a var}}'"),

@@ -225,14 +225,69 @@ def test_env_interpolation_with_and_without_default(
         "  topics: {orders: 'orders-${RAYSIM_TEST_UNSET:-v1}'}\n",
         name="env.yaml",
     )
-    with pytest.raises(ConfigError, match=r"env\.yaml:2: simulation\.concurrency: "):
-        load_config(path)
-    config = load_config(path, ["simulation.concurrency=${RAYSIM_TEST_UNSET:-50}"])
+    config = load_config(path)
     assert config.name == "from-env"
     assert config.simulation.concurrency == 50
     assert config.kafka.producer["sasl.password"] == "007"
     assert config.kafka.producer["note"] == "cost $5"
     assert config.kafka.topics.orders == "orders-v1"
+
+
+def test_env_interpolation_reaches_every_value_type(
+    tmp_path: Path, monkeypatch
+) -> None:
+    env = {
+        "RS_INT": "250",
+        "RS_FLOAT": "0.25",
+        "RS_BOOL": "false",
+        "RS_NEG": "-1",
+        "RS_START": "2026-11-27T00:00:00Z",
+        "RS_HOST": "b1",
+        "RS_KEEP": "ip, ssn",
+        "RS_PW": "0123",
+        "RS_NAME": "yes",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    path = write(
+        tmp_path,
+        "name: ${RS_NAME}\n"
+        "users: {generate: '${RS_INT}', keep_fields: '${RS_KEEP}'}\n"
+        "simulation:\n"
+        "  concurrency: ${RS_INT}\n"
+        "  gap_s: {min: '${RS_INT}', max: '1${RS_INT}'}\n"
+        "  throttle: {factor: '${RS_FLOAT}'}\n"
+        "store:\n"
+        "  tax_rate: ${RS_FLOAT}\n"
+        "  channels: {web: '${RS_FLOAT}'}\n"
+        "clock: {mode: accelerated, speed: '${RS_INT}', start: '${RS_START}'}\n"
+        "kafka:\n"
+        "  bootstrap_servers: ['${RS_HOST}:9092', '${RS_HOST}:${RS_INT}']\n"
+        "  create_topics:\n"
+        "    enabled: ${RS_BOOL}\n"
+        "    partitions: '${RS_INT}'\n"
+        "  producer:\n"
+        "    sasl.password: ${RS_PW}\n"
+        "    linger.ms: '${RS_INT}'\n",
+    )
+    config = load_config(path)
+    assert config.name == "yes"
+    assert (config.users.generate, config.users.keep_fields) == (250, ("ip", "ssn"))
+    assert config.simulation.concurrency == 250
+    assert config.simulation.gap_s == Range(250, 1250)
+    assert config.simulation.throttle.factor == 0.25
+    assert config.store.tax_rate == 0.25 and config.store.channels == {"web": 0.25}
+    assert config.clock.speed == 250
+    assert config.clock.start == datetime(2026, 11, 27, tzinfo=timezone.utc)
+    assert config.kafka.bootstrap_servers == "b1:9092,b1:250"
+    assert config.kafka.create_topics.enabled is False
+    assert config.kafka.create_topics.partitions == 250
+    # librdkafka values stay the text they were: a password "0123" is not a number.
+    assert config.kafka.producer == {"sasl.password": "0123", "linger.ms": "250"}
+    monkeypatch.setenv("RS_INT", "-1")
+    assert problems(path)[0] == (
+        "exp.yaml:2: users.generate: must be an integer in [1, 10000000], got '-1'"
+    )
 
 
 def test_dump_config_masks_secrets(tmp_path: Path) -> None:
@@ -245,6 +300,8 @@ def test_dump_config_masks_secrets(tmp_path: Path) -> None:
         "    ssl.key.password: k\n"
         "    sasl.oauthbearer.client.secret: s\n"
         "    sasl.oauthbearer.token.endpoint.url: u\n"
+        "    ssl.key.pem: pem\n"
+        "    sasl.oauthbearer.config: principal=a clientSecret=b\n"
         "clock: {mode: accelerated, start: 2026-01-01T00:00:00Z}\n",
     )
     dumped = dump_config(load_config(path))
@@ -254,6 +311,7 @@ def test_dump_config_masks_secrets(tmp_path: Path) -> None:
     assert producer["ssl.key.password"] == "***"
     assert producer["sasl.oauthbearer.client.secret"] == "***"
     assert producer["sasl.oauthbearer.token.endpoint.url"] == "***"
+    assert producer["ssl.key.pem"] == producer["sasl.oauthbearer.config"] == "***"
     assert dumped["clock"]["start"] == "2026-01-01T00:00:00+00:00"
     assert "hunter2" not in json.dumps(dumped)
 

@@ -147,6 +147,8 @@ class Builder(Sections):
         return UsersConfig(file, id_field, generate, keep or (), max_bytes)
 
     def string_list(self, path: KeyPath, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            value = [item.strip() for item in value.split(",")]  # e.g. from ${VAR}
         if not isinstance(value, list):
             self.c.add(path, "must be a list of strings", value)
             return BAD

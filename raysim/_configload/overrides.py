@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable
@@ -98,7 +99,11 @@ def override_path(checker: Checker, item: Any) -> KeyPath | None:
 
 
 def interpolate(checker: Checker, value: Any, path: KeyPath) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string value."""
+    """Replace ${VAR} and ${VAR:-default} in every string value, at any depth.
+
+    Typed readers then take an interpolated "50" as a number and "true" as a boolean,
+    as they would the same text written unquoted; a secret stays the text it was.
+    """
     if isinstance(value, dict):
         return {
             key: interpolate(checker, item, path + (key,))
@@ -139,4 +144,8 @@ def interpolate(checker: Checker, value: Any, path: KeyPath) -> Any:
     result = _ENV_REF.sub(replace, value)
     if len(checker.problems) > before:
         checker.unresolved.add(path)
+    elif result != value and (origin := checker.origins.get(path)) is not None:
+        # NOTE: the environment only holds text, so quoted or not, an interpolated
+        # value is read as YAML would read it unquoted: "50" a number, "true" a bool.
+        checker.origins[path] = dataclasses.replace(origin, plain=True, raw=result)
     return result

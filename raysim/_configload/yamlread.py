@@ -190,4 +190,8 @@ def syntax_problems(shown: str, text: str, exc: yaml.MarkedYAMLError) -> list[st
         detail += "; use spaces, not tabs"
     if exc.context and exc.problem and exc.context_mark is not None:
         detail += f" ({exc.context} at line {exc.context_mark.line + 1})"
+    lines = text.splitlines()
+    if mark is not None and mark.line < len(lines) and "${" in lines[mark.line]:
+        if "flow" in (exc.context or ""):
+            detail += "; inside { } or [ ], quote a ${VAR}: '${VAR}'"
     return [f"{where}: YAML syntax error: {detail}"]
