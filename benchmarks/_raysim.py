@@ -41,9 +41,13 @@ def backfill_available() -> tuple[bool, str]:
 def clock_overrides(mode: str) -> list[str]:
     if mode == "backfill":
         return backfill_overrides()
+    if mode == "config":
+        return []  # the clock of configs/quickstart.yaml
     if mode == "accelerated":
         return ["clock.mode=accelerated", f"clock.speed={ACCELERATED_SPEED}"]
-    raise ValueError(f"mode must be 'backfill' or 'accelerated', got {mode!r}.")
+    raise ValueError(
+        f"mode must be 'backfill', 'accelerated' or 'config', got {mode!r}."
+    )
 
 
 def ensure_ray(num_cpus: int | None = None) -> None:
