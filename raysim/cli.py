@@ -151,14 +151,33 @@ class _Progress:
         throttled = f" (throttled from {target:,}: CPU busy)" if limit < target else ""
         sessions = stats["sessions"]
         logging.getLogger("raysim.report").info(
-            "[%5.0fs] %8.0f events/s | delivered %s | sessions in flight %d of %d%s",
+            "[%5.0fs] %8.0f events/s | delivered %s | sessions in flight %d of %d%s%s",
             wall,
             rate,
             topics,
             sessions["in_flight"],
             limit,
             throttled,
+            _health(stats),
         )
+
+
+def _health(stats: dict[str, Any]) -> str:
+    """What is wrong right now, if anything, for the end of a progress line."""
+    notes = []
+    if stats.get("waiting_for_broker"):
+        notes.append(
+            f"WAITING FOR BROKER: nothing delivered for {stats['stalled_s']:.0f} s, "
+            f"{stats['queued']:,} queued"
+        )
+    failed = sum(c["failed"] for c in stats["topics"].values())
+    if failed:
+        notes.append(f"{failed:,} failed")
+    if stats.get("broker_errors"):
+        notes.append(f"{stats['broker_errors']:,} broker errors")
+    if stats.get("lost_actors"):
+        notes.append(f"{len(stats['lost_actors'])} actor(s) lost")
+    return "".join(f" | {note}" for note in notes)
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -181,7 +200,34 @@ def _print_summary(report: dict[str, Any]) -> None:
         f"{sessions['completed']:,} completed, "
         f"{sessions['cut']:,} closed early by the stop"
     )
+    failed = sum(t["failed"] for t in report["topics"].values())
+    if failed:
+        echo(
+            f"  FAILED: {failed:,} events could not be delivered (the broker did not "
+            "acknowledge them within message.timeout.ms); they are not in Kafka"
+        )
     if report["undelivered"]:
-        echo(f"  NOT DELIVERED: {report['undelivered']:,} events still queued at exit")
-    for index, why in report["lost_actors"].items():
-        echo(f"  actor {index} lost: {why}")
+        echo(
+            f"  NOT CONFIRMED: {report['undelivered']:,} events were sent but the "
+            "broker never answered; they may or may not be in Kafka"
+        )
+    for actor in report["per_actor"]:
+        if "lost" not in actor:
+            continue
+        returned = actor.get("users_returned")
+        echo(
+            f"  actor {actor['index']} lost ({actor['lost']}): its counts above are "
+            "the last it reported; "
+            + (
+                f"{returned:,} of its users went back to the pool"
+                if returned is not None
+                else "its users could not be returned"
+            )
+        )
+    if report.get("lost_unconfirmed"):
+        echo(
+            f"  {report['lost_unconfirmed']:,} events of lost actors had no answer "
+            "from the broker yet; more may have been sent after their last report"
+        )
+    for error in report.get("errors", []):
+        echo(f"  ERROR: {error}")

@@ -1,4 +1,7 @@
-"""The driver behind the CLI and notebooks: starts a run, watches it, stops it, reports."""
+"""The driver behind the CLI and notebooks: starts a run, watches it, stops it.
+
+It also turns what the actors report into the run report.
+"""
 
 from __future__ import annotations
 
@@ -32,10 +35,16 @@ __all__ = ["Simulation"]
 STATS_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 60.0
+# A broker that does not answer within this is an error before Ray or any actor starts.
+BROKER_CHECK_TIMEOUT_S = 5.0
+# Delivered counts that stand still this long (plus linger.ms) while events wait in the
+# producers' queues mean the broker is not answering.
+STALL_AFTER_S = 2.0
+EXIT_FORCED = 130  # 128 + SIGINT, as shells report an interrupted command
 
 
 class Simulation:
-    """One run of an experiment. `start()` returns at once; `stop()` returns the report."""
+    """One run of an experiment: `start()` returns at once, `stop()` a report."""
 
     _active: ClassVar[weakref.WeakSet[Simulation]] = weakref.WeakSet()
 
@@ -54,6 +63,11 @@ class Simulation:
         self._started_wall: float | None = None
         self._started_at: str | None = None
         self._interrupts = 0
+        self._released: dict[int, int | None] = {}
+        self._errors: list[str] = []
+        self._coordinator_lost: str | None = None
+        self._ping: Any = None
+        self._moved: tuple[float, int] = (time.time(), 0)
 
     @classmethod
     def from_yaml(
@@ -88,14 +102,19 @@ class Simulation:
         cfg = self.config
         users = load_users(cfg.users, cfg.seed)
         catalog = load_catalog(cfg.catalog, cfg.seed)
-        self._connect_ray()
         if cfg.kafka.bootstrap_servers == "embedded":
+            self._connect_ray()
             self._refuse_embedded_on_cluster()
             self._broker = EmbeddedBroker()
             self.bootstrap = self._broker.start()
         else:
+            # NOTE: the broker is checked before Ray starts, so that an unreachable one
+            # is an error within seconds and leaves no process behind.
             self.bootstrap = cfg.kafka.bootstrap_servers
-            check_reachable(self.bootstrap, cfg.kafka.producer)
+            check_reachable(
+                self.bootstrap, cfg.kafka.producer, timeout_s=BROKER_CHECK_TIMEOUT_S
+            )
+            self._connect_ray()
             create = cfg.kafka.create_topics
             if create.enabled:
                 ensure_topics(
@@ -138,6 +157,7 @@ class Simulation:
     def stats(self) -> dict[str, Any]:
         """Counts per topic, sessions in flight, rate, and the same per actor."""
         self._collect(timeout_s=STATS_TIMEOUT_S)
+        self._watch_coordinator()
         return self._summary()
 
     def set(self, concurrency: int | None = None) -> None:
@@ -160,6 +180,9 @@ class Simulation:
         if self.state != "running":
             raise RuntimeError(f"Simulation is {self.state}; nothing to stop.")
         self.state = "stopping"
+        report_logger.info(
+            "%s: stopping: closing sessions in flight and flushing", self.config.name
+        )
         for actor in self._live():
             actor.stop.remote()
         self._collect_finals(timeout_s)
@@ -174,7 +197,7 @@ class Simulation:
         progress: Callable[[dict[str, Any]], None] | None = None,
         handle_signals: bool = False,
     ) -> dict[str, Any]:
-        """Start, run until duration_s, every user is done, or an interrupt; then stop."""
+        """Start; run until duration_s, all users are done or an interrupt; stop."""
         previous = self._install_signal_handlers() if handle_signals else None
         try:
             if self.state == "new":
@@ -186,14 +209,16 @@ class Simulation:
                 if duration is not None and elapsed >= duration:
                     break
                 wait = 1.0 if duration is None else min(1.0, duration - elapsed)
-                if self._wait_for_actors(wait):
+                if self._wait_for_actors(wait) or self._watch_coordinator():
                     break
                 if progress is not None and self._interrupts == 0:
                     progress(self.stats())
             return self.stop()
         except KeyboardInterrupt:
+            if self.state != "running":
+                raise
             logger.warning("interrupted: stopping and flushing")
-            return self.stop() if self.state == "running" else (self.report or {})
+            return self.stop()
         finally:
             if previous is not None:
                 for signum, handler in previous.items():
@@ -218,9 +243,54 @@ class Simulation:
             self._finals[index] = ray.get(ref)
         except ray.exceptions.RayError as exc:
             if index not in self._lost:
-                self._lost[index] = type(exc).__name__
-                logger.error("worker %d lost: %s", index, exc)
-                ray.get(self._coordinator.release_simulator.remote(index))
+                self._lose(index, type(exc).__name__, exc)
+
+    def _lose(self, index: int, why: str, detail: Any) -> None:
+        """An actor is gone: the run goes on without it; its users go back."""
+        self._lost[index] = why
+        logger.error("worker %d lost: %s", index, detail)
+        try:
+            self._released[index] = ray.get(
+                self._coordinator.release_simulator.remote(index),
+                timeout=STATS_TIMEOUT_S,
+            )
+        except ray.exceptions.RayError as exc:
+            self._released[index] = None
+            self._watch_coordinator(exc)
+
+    def _watch_coordinator(self, failure: Exception | None = None) -> bool:
+        """True once the coordinator is lost; then every actor is told to stop.
+
+        Without it no user can be leased without risking two sessions at once, so the
+        run ends: the actors close their sessions and flush, and the report says why.
+        """
+        if self._coordinator_lost is not None:
+            return True
+        if failure is None and self._coordinator is not None:
+            if self._ping is None:
+                self._ping = self._coordinator.ping.remote()
+            ready, _ = ray.wait([self._ping], timeout=0)
+            if not ready:
+                return False
+            try:
+                ray.get(self._ping)
+                self._ping = None
+                return False
+            except ray.exceptions.RayError as exc:
+                failure = exc
+        if failure is None:
+            return False
+        self._coordinator_lost = type(failure).__name__
+        message = (
+            f"the coordinator was lost ({type(failure).__name__}); the run was "
+            "stopped: every actor closed its sessions and flushed, so the counts are "
+            "whole"
+        )
+        self._errors.append(message)
+        logger.error("%s: %s", self.config.name, message)
+        for actor in self._live():
+            actor.stop.remote()
+        return True
 
     def _live(self) -> list[Any]:
         return [a for i, a in enumerate(self._actors) if i not in self._lost]
@@ -253,22 +323,38 @@ class Simulation:
                     ref, timeout=max(0.1, deadline - time.time())
                 )
             except ray.exceptions.GetTimeoutError:
-                self._lost[index] = "did not stop in time"
-                logger.error("worker %d did not stop within %.0f s", index, timeout_s)
+                self._lose(
+                    index,
+                    "did not stop in time",
+                    f"did not stop within {timeout_s:.0f} s",
+                )
             except ray.exceptions.RayError:
                 self._settle(index, ref)
 
     def _summary(self, final: bool = False) -> dict[str, Any]:
         cfg = self.config
-        per_actor = [
-            self._finals.get(i) or self._last.get(i) or {"index": i}
-            for i in range(len(self._actors))
-        ]
+        per_actor = []
+        for i in range(len(self._actors)):
+            stats = dict(self._finals.get(i) or self._last.get(i) or {"index": i})
+            if i in self._lost:
+                stats["lost"] = self._lost[i]
+                stats["users_returned"] = self._released.get(i)
+            per_actor.append(stats)
         names = list(cfg.kafka.topics.names().values())
         topics = {name: {"produced": 0, "delivered": 0, "failed": 0} for name in names}
         sessions = {"started": 0, "completed": 0, "cut": 0, "in_flight": 0}
         undelivered = 0
+        lost_unconfirmed = 0
+        queued = 0
         for stats in per_actor:
+            unconfirmed = sum(
+                c["produced"] - c["delivered"] - c["failed"]
+                for c in stats.get("topics", {}).values()
+            )
+            if "lost" in stats:
+                lost_unconfirmed += unconfirmed
+            else:
+                queued += unconfirmed
             for name, counts in stats.get("topics", {}).items():
                 for key, value in counts.items():
                     topics.setdefault(
@@ -280,8 +366,13 @@ class Simulation:
             sessions["cut"] += stats.get("sessions_cut", 0)
             sessions["in_flight"] += stats.get("sessions_in_flight", 0)
             undelivered += stats.get("undelivered", 0)
-        wall = time.time() - self._started_wall if self._started_wall else 0.0
+        now = time.time()
+        wall = now - self._started_wall if self._started_wall else 0.0
         delivered = sum(t["delivered"] for t in topics.values())
+        if delivered != self._moved[1] or not queued:
+            self._moved = (now, delivered)
+        stalled_s = now - self._moved[0]
+        linger_s = float(cfg.kafka.producer.get("linger.ms", 0) or 0) / 1000
         summary: dict[str, Any] = {
             "name": cfg.name,
             "seed": cfg.seed,
@@ -293,14 +384,28 @@ class Simulation:
             "topics": topics,
             "sessions": sessions,
             "undelivered": undelivered,
+            "queued": queued,
+            "stalled_s": round(stalled_s, 1),
+            "waiting_for_broker": stalled_s >= STALL_AFTER_S + linger_s,
+            "broker_errors": sum(a.get("broker_errors", 0) for a in per_actor),
+            "loop_lag_max_ms": max(
+                (a.get("lag_max_ms", 0.0) for a in per_actor), default=0.0
+            ),
             "lost_actors": {str(i): why for i, why in sorted(self._lost.items())},
+            "lost_unconfirmed": lost_unconfirmed,
+            "errors": list(self._errors),
             "bootstrap": self.bootstrap,
             "clock": {"mode": cfg.clock.mode, "speed": cfg.clock.speed},
             "per_actor": per_actor,
         }
         if final:
             failed = sum(t["failed"] for t in topics.values())
-            summary["ok"] = failed == 0 and undelivered == 0 and not self._lost
+            summary["ok"] = (
+                failed == 0
+                and undelivered == 0
+                and not self._lost
+                and self._coordinator_lost is None
+            )
         return summary
 
     def _connect_ray(self) -> None:
@@ -321,9 +426,10 @@ class Simulation:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         if address.startswith("ray://") or len(nodes) > 1:
             raise ConfigError(
-                f"{self.config.source}: kafka.bootstrap_servers: 'embedded' runs inside the "
-                f"driver and cannot serve a multi-node Ray cluster ({len(nodes)} nodes, "
-                f"ray.address {address!r}); set it to a real broker's host:port."
+                f"{self.config.source}: kafka.bootstrap_servers: 'embedded' runs "
+                "inside the driver and cannot serve a multi-node Ray cluster "
+                f"({len(nodes)} nodes, ray.address {address!r}); set it to a real "
+                "broker's host:port."
             )
 
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -339,20 +445,30 @@ class Simulation:
         self._interrupts += 1
         if self._interrupts == 1:
             report_logger.info(
-                "%s: stopping: closing sessions and flushing (signal again to force exit)",
+                "%s: stopping: closing sessions and flushing (signal again to force "
+                "exit)",
                 signal.Signals(signum).name,
             )
             return
+        report_logger.info(
+            "%s again: forced exit (code %d): up to %d events produced but not yet "
+            "confirmed by the broker may be lost, plus any produced since the last "
+            "progress line",
+            signal.Signals(signum).name,
+            EXIT_FORCED,
+            self._at_risk(),
+        )
+        logging.shutdown()
+        os._exit(EXIT_FORCED)
+
+    def _at_risk(self) -> int:
+        """Events produced and not yet confirmed, as of the last stats of each actor."""
         at_risk = 0
-        for stats in self._last.values():
+        for index in range(len(self._actors)):
+            stats = self._finals.get(index) or self._last.get(index) or {}
             for counts in stats.get("topics", {}).values():
                 at_risk += counts["produced"] - counts["delivered"] - counts["failed"]
-        report_logger.info(
-            "forced exit: up to %d events produced but not yet confirmed may be lost, "
-            "plus those produced since the last progress line",
-            max(0, at_risk),
-        )
-        os._exit(130)
+        return max(0, at_risk)
 
     def _teardown(self) -> None:
         for actor in self._actors:

@@ -1,4 +1,7 @@
-"""Ray shells around the plain Coordinator and SimulatorCore. Only config crosses processes."""
+"""Ray shells around the plain Coordinator and SimulatorCore.
+
+Only config crosses processes.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import ray
+import ray.exceptions
 
 from raysim.clock import Clock
 from raysim.config import Config
 from raysim.model.catalog import Catalog
 from raysim.runtime.coordinator import Coordinator, LeaseBatch
+from raysim.runtime.loophealth import LoopLagProbe
 from raysim.runtime.simulator import SimulatorCore
 from raysim.sinks.kafka import KafkaSink
 
@@ -25,6 +30,8 @@ __all__ = [
 ]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+logger = logging.getLogger(__name__)
 
 
 class SimulatorActor:
@@ -41,27 +48,58 @@ class SimulatorActor:
     ) -> None:
         self._log_path = _log_to_file(config, index)
         self._coordinator = coordinator
-        sink = KafkaSink(
+        self.coordinator_lost: str | None = None
+        self._sink = KafkaSink(
             bootstrap,
             config.kafka.topics.names(),
             config.kafka.producer,
             client_id=f"raysim-{config.name}-{index}",
         )
-        self.core = SimulatorCore(index, config, catalog, clock, self._exchange, sink)
+        self._probe = LoopLagProbe()
+        self.core = SimulatorCore(
+            index, config, catalog, clock, self._exchange, self._sink
+        )
 
     async def _exchange(
         self, returned: list[tuple[int, float]], want: int
     ) -> LeaseBatch:
-        return await self._coordinator.exchange.remote(self.core.index, returned, want)
+        if self.coordinator_lost is not None:
+            return LeaseBatch([], done=True)
+        try:
+            return await self._coordinator.exchange.remote(
+                self.core.index, returned, want
+            )
+        except ray.exceptions.RayActorError as exc:
+            # Without the coordinator no user can be leased safely: stop, close the
+            # sessions in flight and flush, so that the counts stay whole.
+            self.coordinator_lost = type(exc).__name__
+            logger.error(
+                "worker %d: coordinator lost (%s); stopping", self.core.index, exc
+            )
+            self.core.stop()
+            return LeaseBatch([], done=True)
 
     async def run(self) -> dict[str, Any]:
-        return await self.core.run()
+        self._probe.start()
+        try:
+            await self.core.run()
+        finally:
+            await self._probe.stop()
+        return self._stats()
 
     async def stop(self) -> None:
         self.core.stop()
 
     async def stats(self) -> dict[str, Any]:
-        return self.core.stats()
+        return self._stats()
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            **self.core.stats(),
+            **self._sink.health(),
+            **self._probe.stats(),
+            "coordinator_lost": self.coordinator_lost,
+        }
 
     async def set_concurrency(self, concurrency: int) -> None:
         self.core.set_concurrency(concurrency)

@@ -1,7 +1,7 @@
 """Kafka delivery for one simulator actor. Nothing here may block the event loop.
 
-`produce()` and `poll(0)` run on the loop; `flush()` runs in a thread. Delivery reports only
-update counters, so it does not matter which thread serves them.
+`produce()` and `poll(0)` run on the loop; `flush()` runs in a thread. Delivery reports
+only update counters, so it does not matter which thread serves them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = ["KafkaSink", "producer_settings"]
 
 POLL_INTERVAL_S = 0.05
 BACKOFF_S = 0.005
+PURGE_SETTLE_S = 1.0  # to serve the delivery reports of purged events
 DEFAULT_PRODUCER_SETTINGS: dict[str, Any] = {
     "enable.idempotence": True,
     "compression.type": "lz4",
@@ -36,7 +37,7 @@ OWNED_KEYS = ("on_delivery", "delivery.report.only.error", "error_cb", "logger")
 
 
 def producer_settings(bootstrap: str, user_settings: dict[str, Any]) -> dict[str, Any]:
-    """The librdkafka settings a run uses: our defaults, then the user's, then ours again."""
+    """The librdkafka settings of a run: our defaults, the user's, then ours again."""
     settings = dict(DEFAULT_PRODUCER_SETTINGS)
     settings.update({k: v for k, v in user_settings.items() if k not in OWNED_KEYS})
     settings["bootstrap.servers"] = bootstrap
@@ -44,7 +45,7 @@ def producer_settings(bootstrap: str, user_settings: dict[str, Any]) -> dict[str
 
 
 class KafkaSink:
-    """One confluent-kafka producer, created in the process that uses it, kept for life."""
+    """One confluent-kafka producer, made in the process that uses it, kept for life."""
 
     def __init__(
         self,
@@ -59,9 +60,10 @@ class KafkaSink:
         self._settings.setdefault("client.id", client_id)
         self._producer: Producer | None = None
         self._poller: asyncio.Task[None] | None = None
-        self._errors_seen: set[int] = set()
+        self._errors: dict[str, int] = {}
         self.broker_errors = 0
         self.backpressure_waits = 0
+        self.purged = 0
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -95,7 +97,7 @@ class KafkaSink:
             counts = self._counts[name]
             counts.produced += 1
             counts.failed += 1
-            self._note_error(-1, f"{name}: could not produce: {exc}")
+            self._note_error("produce", f"{name}: could not produce: {exc}")
             return True
         self._counts[name].produced += 1
         return True
@@ -110,18 +112,34 @@ class KafkaSink:
             await asyncio.sleep(BACKOFF_S)
 
     async def close(self, timeout_s: float) -> int:
-        """Flush within `timeout_s` in a thread; return the events still undelivered."""
-        if self._producer is None:
+        """Flush within `timeout_s` in a thread; return the events still unaccounted.
+
+        Events never sent by then are purged and so counted as failed; events already
+        on the wire stay unaccounted (the broker may or may not have them): that is the
+        number returned.
+        """
+        producer = self._producer
+        if producer is None:
             return 0
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-        remaining = await asyncio.to_thread(self._producer.flush, timeout_s)
+        remaining = await asyncio.to_thread(producer.flush, timeout_s)
         if remaining:
+            # NOTE: purging only what is still queued keeps "failed" true: those were
+            # never sent. Purging in-flight ones would call failed what may have landed.
+            waiting = remaining
+            producer.purge(in_queue=True, in_flight=False, blocking=False)
+            remaining = await asyncio.to_thread(producer.flush, PURGE_SETTLE_S)
             logger.warning(
-                "%d events were not delivered within %.1f s", remaining, timeout_s
+                "%d events were not delivered within %.1f s: %d never sent count as "
+                "failed, %d sent have no answer from the broker",
+                waiting,
+                timeout_s,
+                waiting - remaining,
+                remaining,
             )
         return remaining
 
@@ -129,7 +147,21 @@ class KafkaSink:
         return {name: c.as_dict() for name, c in self._counts.items()}
 
     def pending(self) -> int:
+        """Events in the producer's queue or on the wire, without a delivery report."""
         return len(self._producer) if self._producer is not None else 0
+
+    def pending_total(self) -> int:
+        """Events produced and not yet reported delivered or failed, from the counts."""
+        return sum(c.produced - c.delivered - c.failed for c in self._counts.values())
+
+    def health(self) -> dict[str, Any]:
+        """What the progress display needs to tell a stall from a quiet moment."""
+        return {
+            "queued": self.pending(),
+            "broker_errors": self.broker_errors,
+            "backpressure_waits": self.backpressure_waits,
+            "errors": dict(self._errors),
+        }
 
     async def _poll_forever(self) -> None:
         producer = self._producer
@@ -150,14 +182,15 @@ class KafkaSink:
             counts.delivered += 1
         else:
             counts.failed += 1
-            self._note_error(err.code(), f"{msg.topic()}: delivery failed: {err.str()}")
+            self._note_error(err.name(), f"{msg.topic()}: delivery failed: {err.str()}")
 
     def _on_error(self, err: KafkaError) -> None:
         self.broker_errors += 1
-        self._note_error(err.code(), f"producer error: {err.str()}")
+        self._note_error(err.name(), f"producer error: {err.str()}")
 
-    def _note_error(self, code: int, message: str) -> None:
+    def _note_error(self, kind: str, message: str) -> None:
         # Warn once per kind of error, then only count.
-        if code not in self._errors_seen:
-            self._errors_seen.add(code)
+        seen = self._errors.get(kind, 0)
+        self._errors[kind] = seen + 1
+        if not seen:
             logger.warning("%s (further errors of this kind are only counted)", message)
