@@ -24,6 +24,7 @@ CONCURRENCY = 2_000
 def backfill_overrides() -> list[str]:
     return [
         "clock.mode=backfill",
+        "clock.speed=1",
         f"clock.start={BACKFILL_START}",
         f"clock.end={BACKFILL_END}",
     ]
@@ -131,6 +132,8 @@ def run_raysim(
         "failed": failed,
         "undelivered": report["undelivered"],
         "ok": report.get("ok"),
+        "lost_actors": report.get("lost_actors"),
+        "errors": report.get("errors"),
         "events_per_s": round(delivered / wall, 1) if wall else 0.0,
         "events_per_s_per_actor": round(delivered / wall / report["actors"], 1)
         if wall
