@@ -50,7 +50,7 @@ DEFAULT_USERS_MAX_BYTES = 256 * 2**20
 DEFAULT_CATALOG_MAX_BYTES = 64 * 2**20
 MAX_GENERATED_USERS = 10_000_000
 MAX_GENERATED_PRODUCTS = 1_000_000
-CLOCK_MODES = ("realtime", "accelerated")
+CLOCK_MODES = ("realtime", "accelerated", "backfill")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # dump_config and every problem line mask the value of a key containing one of these:
 # the words, and the two librdkafka keys that hold secrets without saying so.
@@ -129,11 +129,12 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class ClockConfig:
-    mode: str = "realtime"  # "realtime" | "accelerated"
+    mode: str = "realtime"  # "realtime" | "accelerated" | "backfill"
     speed: float = 1.0  # accelerated: simulated seconds per wall second
-    start: datetime | None = (
-        None  # accelerated: event time at the start; None: now (UTC)
-    )
+    # accelerated: event time at the start (None: now, UTC); backfill: required
+    start: datetime | None = None
+    end: datetime | None = None  # backfill: simulated time runs from start to end
+    max_skew_s: float = 60.0  # backfill: how far actors may drift apart in event time
 
 
 @dataclass(frozen=True)

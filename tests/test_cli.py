@@ -149,7 +149,7 @@ CONFIG_CASES = [
         "clock:\n  mode: warp\n",
         2,
         "clock.mode",
-        "must be one of 'realtime', 'accelerated', got 'warp'",
+        "must be one of 'realtime', 'accelerated', 'backfill', got 'warp'",
         id="clock-mode",
     ),
     pytest.param(

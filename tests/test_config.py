@@ -448,8 +448,8 @@ def test_error_clock_mode_and_start(tmp_path: Path) -> None:
     path = write(tmp_path, "clock:\n  mode: fast\n  start: someday\n")
     found = problems(path)
     assert (
-        "exp.yaml:2: clock.mode: must be one of 'realtime', 'accelerated', got 'fast'"
-        in found
+        "exp.yaml:2: clock.mode: must be one of 'realtime', 'accelerated', "
+        "'backfill', got 'fast'" in found
     )
     assert any(
         p.startswith("exp.yaml:3: clock.start: must be an ISO 8601") for p in found

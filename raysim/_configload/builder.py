@@ -289,17 +289,38 @@ class Builder(Sections):
 
     def clock(self, value: Any) -> ClockConfig:
         c, path = self.c, ("clock",)
-        data = c.mapping(path, value, ("mode", "speed", "start"))
+        known = ("mode", "speed", "start", "end", "max_skew_s")
+        data = c.mapping(path, value, known)
         speed = self.field(
             data, path, "speed", 1.0, lambda p, v: c.number(p, v, 0, open_low=True)
         )
-        # A speed other than 1 alone means accelerated; with an explicit realtime it
-        # is a contradiction.
+        # A speed other than 1 alone means accelerated, an end alone backfill; with
+        # an explicit mode that disagrees it is a contradiction.
         implied = "accelerated" if speed != 1 else "realtime"
+        if "end" in data and speed == 1:
+            implied = "backfill"
         mode = self.field(
             data, path, "mode", implied, lambda p, v: c.string(p, v, CLOCK_MODES)
         )
         start = self.field(data, path, "start", None, self.start, nullable=True)
+        end = self.field(data, path, "end", None, self.start, nullable=True)
+        max_skew_s = self.field(
+            data,
+            path,
+            "max_skew_s",
+            ClockConfig().max_skew_s,
+            lambda p, v: c.number(p, v, 0, open_low=True),
+        )
+        if mode == "backfill":
+            self.backfill_window(data, speed, start, end)
+        else:
+            for key in ("end", "max_skew_s"):
+                if key in data:
+                    c.add(
+                        path + (key,),
+                        "applies only when clock.mode is backfill",
+                        _as_written(data[key]),
+                    )
         if mode == "realtime" and speed != 1:
             c.add(
                 path + ("speed",),
@@ -314,7 +335,36 @@ class Builder(Sections):
                 "clock",
                 data.get("start"),
             )
-        return ClockConfig(mode, speed, start)
+        return ClockConfig(mode, speed, start, end, max_skew_s)
+
+    def backfill_window(
+        self,
+        data: dict[str, Any],
+        speed: float,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> None:
+        c, path = self.c, ("clock",)
+        if speed != 1:
+            c.add(
+                path + ("speed",),
+                "applies only when clock.mode is accelerated; backfill runs as fast "
+                "as the CPUs allow",
+                data.get("speed"),
+            )
+        for key, example in (("start", "2026-11-01"), ("end", "2026-12-01")):
+            if data.get(key) is None:
+                c.add(
+                    path + (key,),
+                    f"is required when clock.mode is backfill (an ISO 8601 date-time "
+                    f"such as {example}T00:00:00Z)",
+                )
+        if start is not None and end is not None and end <= start:
+            c.add(
+                path + ("end",),
+                f"must be after clock.start ({start.isoformat()})",
+                _as_written(data.get("end")),
+            )
 
     def start(self, path: KeyPath, value: Any) -> Any:
         rule = "must be an ISO 8601 date-time such as 2026-11-27T00:00:00Z"
@@ -387,3 +437,8 @@ def _size(count: int) -> str:
         if count >= scale:
             return f"{count / scale:.1f} {unit} ({count:,} bytes)"
     return f"{count:,} bytes"
+
+
+def _as_written(value: Any) -> Any:
+    """A YAML date or date-time shown as ISO 8601 text rather than as a Python repr."""
+    return value.isoformat() if isinstance(value, (date, datetime)) else value

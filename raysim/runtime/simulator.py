@@ -43,7 +43,7 @@ Exchange = Callable[..., Awaitable[LeaseBatch]]
 FLUSH_TIMEOUT_S = 30.0
 # Backfill tuning.
 YIELD_EVERY = 256  # events between two chances for stats() and stop() to run
-LEASE_BATCH = 128  # leases kept at hand beyond the free slots: ~1 exchange per batch
+LEASE_BATCH = 160  # leases kept at hand beyond the free slots: ~1 exchange per batch
 LEASE_LOW_WATER = 32  # ask for more (without waiting) below this many at hand
 RETRY_SIM_S = 600.0  # every user is busy: ask again this much later (or on returns)
 SKEW_WAIT_MIN_S = 0.0005  # wall-clock wait when ahead of the slowest simulator,
@@ -190,6 +190,14 @@ class SimulatorCore:
         self._throttle.set_target(concurrency)
         self._slots.set_limit(self._throttle.limit)
 
+    @property
+    def sim_time_s(self) -> float:
+        """Backfill: this simulator's simulated time; every event before it is out.
+
+        It may be ahead of the last event sent when nothing happens until later.
+        """
+        return max(self._sim_now, self._promised_s)
+
     def stats(self) -> dict[str, Any]:
         backfill = self._clock.backfill
         late = self._late
@@ -200,7 +208,7 @@ class SimulatorCore:
             "sessions_completed": self.sessions_completed,
             "sessions_cut": self.sessions_cut,
             "sessions_in_flight": len(self._heap) if backfill else len(self._tasks),
-            "sim_time": format_time(self._sim_now) if backfill else None,
+            "sim_time": format_time(self.sim_time_s) if backfill else None,
             "max_skew_s": round(self.max_skew_s, 3) if backfill else None,
             "skew_waits": self.skew_waits,
             "skew_wait_s": round(self.skew_wait_s, 3),
@@ -347,6 +355,10 @@ class SimulatorCore:
                 logger.info("worker %d: every user is done", self.index)
                 return
             if next_s > end_s:
+                # What is in flight closes at the end, which must be within reach too.
+                if heap and end_s > self._horizon_s:
+                    await self._wait_for_horizon(end_s)
+                    continue
                 self._sim_now = end_s
                 logger.info("worker %d: simulated time reached the end", self.index)
                 return
@@ -368,7 +380,6 @@ class SimulatorCore:
         sink = self._sink
         send = sink.send
         seq = self._seq
-        returns = self._returns
         gap = self._gap
         uniform = self._gap_rng.uniform
         end_s = self._clock.end_s
@@ -391,7 +402,8 @@ class SimulatorCore:
                 heapq.heappop(heap)
                 self.sessions_completed += 1
                 next_free_s = time_s + uniform(gap.min, gap.max)
-                returns.append((session.lease.index, next_free_s))
+                # (not a local: an exchange takes the list away)
+                self._returns.append((session.lease.index, next_free_s))
                 # The slot is free: the next shopper starts now, if one is free.
                 start_s = max(time_s, self._promised_s)
                 if not ready or ready[0][0] > start_s or start_s >= end_s:
