@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import enum
 import json
 import logging
+import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import orjson
@@ -249,3 +254,110 @@ def test_load_users_rejects_bad_input_naming_file_and_record(
     message = str(caught.value)
     assert str(tmp_path / name) in message
     assert "\n" not in message
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+def test_normalise_handles_every_value_orjson_refuses() -> None:
+    value = {
+        "price": decimal.Decimal("19.90"),
+        "ref": uuid.UUID(int=7),
+        uuid.UUID(int=8): "uuid key",
+        3: "int key",
+        (1, 2): "tuple key",
+        "at": dt.datetime(2026, 3, 29, 2, 30),  # naive: a time Berlin skips
+        "huge": 2**70,
+        "nan": float("nan"),
+        "tags": {"b", "a"},
+        "raw": b"ok",
+        "colour": Colour.RED,
+        "home": Path("/srv/data"),
+        "wait": dt.timedelta(minutes=2),
+    }
+    with pytest.raises(TypeError):
+        orjson.dumps(value)
+    assert normalise(value) == {
+        "price": 19.9,
+        "ref": "00000000-0000-0000-0000-000000000007",
+        "00000000-0000-0000-0000-000000000008": "uuid key",
+        "3": "int key",
+        "[1,2]": "tuple key",
+        "at": "2026-03-29T02:30:00.000Z",
+        "huge": "1180591620717411303424",
+        "nan": None,
+        "tags": ["a", "b"],
+        "raw": "ok",
+        "colour": "red",
+        "home": "/srv/data",
+        "wait": 120.0,
+    }
+    orjson.dumps(normalise(value))
+
+
+def test_normalise_makes_numpy_values_plain() -> None:
+    np = pytest.importorskip("numpy")
+    value = {
+        "n": np.int64(3),
+        "x": np.float32(0.5),
+        "v": np.arange(2),
+        "b": np.bool_(1),
+    }
+    plain = normalise(value)
+    assert plain == {"n": 3, "x": 0.5, "v": [0, 1], "b": True}
+    assert type(plain["n"]) is int and type(plain["b"]) is bool
+
+
+# Run in a fresh interpreter under two time zones; its output must not change.
+TZ_SCRIPT = """
+import datetime as dt, decimal, sys, uuid
+import orjson
+from raysim.clock import Clock
+from raysim.config import CatalogConfig, UsersConfig, load_config
+from raysim.model import Journey, load_catalog, load_users
+from raysim.model.users import normalise
+
+config = load_config(sys.argv[1])
+users = load_users(UsersConfig(path=sys.argv[2], id_field="id"), 0).records
+start = Clock.start(config.clock, wall_now_s=0.0).sim_epoch_s
+journey = Journey(config.store, load_catalog(CatalogConfig(generate=20), 0),
+                  config.simulation.session_duration_s, 0)
+out = [normalise({"at": dt.datetime(2026, 3, 29, 2, 30), uuid.UUID(int=1): 1,
+                  "d": decimal.Decimal("1.5"), "day": dt.date(2026, 10, 25)})]
+for number, user in enumerate(users):
+    out.append(journey.user_record(user, start + number)[2])
+    out.extend(record for _, _, record in journey.session(user, 1, start + number))
+sys.stdout.buffer.write(orjson.dumps(out))
+"""
+
+
+def test_output_is_the_same_in_every_time_zone(tmp_path: Path) -> None:
+    users = [
+        {"id": 1, "signup": "2026-03-29T02:30:00", "born": "1990-01-01"},
+        {"id": 2, "signup": "2026-10-25T02:30:00+02:00", "lastSeen": 1774747800},
+    ]
+    users_path = write(tmp_path, "u.json", json.dumps(users))
+    config = write(
+        tmp_path,
+        "exp.yaml",
+        "clock: {mode: accelerated, speed: 60, start: 2026-03-29T01:59:00}\n",
+    )
+    script = write(tmp_path, "dump.py", TZ_SCRIPT)
+    outputs = []
+    for zone in ("UTC", "Europe/Berlin", "America/New_York"):
+        env = {**os.environ, "TZ": zone}
+        result = subprocess.run(
+            [sys.executable, script, config, users_path],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        outputs.append(result.stdout)
+    assert outputs[0] and outputs[0] == outputs[1] == outputs[2]
+    records = json.loads(outputs[0])
+    assert records[0]["at"] == "2026-03-29T02:30:00.000Z"
+    assert records[1]["event_time"] == "2026-03-29T01:59:00.000Z"
+    assert records[1]["signup"] == "2026-03-29T02:30:00"  # user text is kept as written
