@@ -171,6 +171,9 @@ class Journey:
                 f"{session_duration_s.min}..{session_duration_s.max}."
             )
         self._seed = seed
+        # One generator, reseeded per session: the same draws as a new Random each
+        # time, without building one (session() and user_record() never nest).
+        self._rng = random.Random()
         self._store = store
         self._currency = store.currency
         self._tax_rate = store.tax_rate
@@ -212,7 +215,8 @@ class Journey:
     def user_record(self, user: dict, time_s: float) -> Event:
         """The users-topic event for user, stamped time_s (its first session start)."""
         user_id = user["user_id"]
-        rng = random.Random(f"{self._seed}:{user_id}:user")
+        rng = self._rng
+        rng.seed(f"{self._seed}:{user_id}:user")
         record: dict[str, Any] = {
             "event_id": new_id(rng),
             "event_time": format_time(time_s),
@@ -226,8 +230,11 @@ class Journey:
     def session(self, user: dict, session_number: int, start_s: float) -> list[Event]:
         """The events of one session in emission order, all in [start, end]."""
         user_id = user["user_id"]
-        rng = random.Random(f"{self._seed}:{user_id}:{session_number}")
+        rng = self._rng
+        rng.seed(f"{self._seed}:{user_id}:{session_number}")
         rand = rng.random
+        make_id = new_id
+        stamp = format_time
         duration_s = self._duration_min + self._duration_span * rand()
         end_s = start_s + duration_s
         channel = self._channels[
@@ -251,12 +258,12 @@ class Journey:
             order = self._cart(focus, viewed, rng, steps)
 
         marketing = {
-            "event_id": new_id(rng),
-            "event_time": format_time(start_s),
+            "event_id": make_id(rng),
+            "event_time": stamp(start_s),
             "schema_version": SCHEMA_VERSION,
             "user_id": user_id,
             "session_id": session_id,
-            "touchpoint_id": new_id(rng),
+            "touchpoint_id": make_id(rng),
             "channel": channel,
             **self._attribution(channel, focus, rng),
             "landing_page": landing_page,
@@ -265,18 +272,21 @@ class Journey:
 
         count = len(steps)
         gaps = [0.0]
-        for name, _, _ in steps[1:]:
-            gaps.append(COMPANION_GAP * rand() if name in _COMPANIONS else 0.2 + rand())
+        gaps.extend(
+            COMPANION_GAP * rand() if name in _COMPANIONS else 0.2 + rand()
+            for name, _, _ in steps[1:]
+        )
         gaps.append(0.2 + rand())
         cumulative = list(accumulate(gaps))
         scale = duration_s / cumulative[-1]
         page_views = 0
         order_id = None
+        append = events.append
         for number, (name, page, extra) in enumerate(steps, start=1):
             time_s = start_s + cumulative[number - 1] * scale
-            event_time = format_time(time_s)
+            event_time = stamp(time_s)
             record = {
-                "event_id": new_id(rng),
+                "event_id": make_id(rng),
                 "event_time": event_time,
                 "schema_version": SCHEMA_VERSION,
                 "user_id": user_id,
@@ -287,21 +297,21 @@ class Journey:
             }
             if extra is not None:
                 record.update(extra)
-            events.append((time_s, BEHAVIOURS, record))
+            append((time_s, BEHAVIOURS, record))
             if name == "page_view":
                 page_views += 1
             elif name == "purchase" and order is not None:
                 order_id = record["order_id"]
-                order["event_id"] = new_id(rng)
+                order["event_id"] = make_id(rng)
                 order["event_time"] = event_time
                 order["user_id"] = user_id
                 order["session_id"] = session_id
                 order["order_id"] = order_id
-                events.append((time_s, ORDERS, order))
+                append((time_s, ORDERS, order))
 
-        end_time = format_time(end_s)
+        end_time = stamp(end_s)
         summary = {
-            "event_id": new_id(rng),
+            "event_id": make_id(rng),
             "event_time": end_time,
             "schema_version": SCHEMA_VERSION,
             "user_id": user_id,
