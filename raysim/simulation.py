@@ -21,6 +21,7 @@ from raysim.clock import Clock
 from raysim.config import Config, load_config
 from raysim.errors import ConfigError
 from raysim.model.catalog import load_catalog
+from raysim.model.timefmt import format_time
 from raysim.model.users import load_users
 from raysim.runtime.actors import remote_coordinator, remote_simulator
 from raysim.runtime.placement import pinned, plan_actors
@@ -127,7 +128,11 @@ class Simulation:
         plan = plan_actors(cfg.simulation.actors, cfg.source)
         clock = Clock.start(cfg.clock)
         self._coordinator = remote_coordinator().remote(
-            users.records, clock, cfg.simulation.sessions_per_user, cfg.seed
+            users.records,
+            clock,
+            cfg.simulation.sessions_per_user,
+            cfg.seed,
+            simulators=sum(slots.actors for slots in plan),
         )
         simulator = remote_simulator()
         for slots in plan:
@@ -395,7 +400,12 @@ class Simulation:
             "lost_unconfirmed": lost_unconfirmed,
             "errors": list(self._errors),
             "bootstrap": self.bootstrap,
-            "clock": {"mode": cfg.clock.mode, "speed": cfg.clock.speed},
+            "clock": _clock_summary(cfg, per_actor),
+            # backfill: how far actors drifted apart in event time at most
+            "max_skew_s": _most(per_actor, "max_skew_s"),
+            # realtime, accelerated: how late events went out (wall s, worst actor)
+            "behind_s_max": _most(per_actor, "behind_s_max"),
+            "behind_s_p99": _most(per_actor, "behind_s_p99"),
             "per_actor": per_actor,
         }
         if final:
@@ -484,6 +494,27 @@ class Simulation:
         if self._broker is not None:
             self._broker.close()
             self._broker = None
+
+
+def _most(per_actor: list[dict[str, Any]], key: str) -> float | None:
+    """The largest value of `key` over the actors that report it, else None."""
+    values = [a[key] for a in per_actor if a.get(key) is not None]
+    return max(values) if values else None
+
+
+def _clock_summary(cfg: Config, per_actor: list[dict[str, Any]]) -> dict[str, Any]:
+    clock = cfg.clock
+    summary: dict[str, Any] = {"mode": clock.mode, "speed": clock.speed}
+    if clock.mode == "backfill":
+        assert clock.start is not None and clock.end is not None
+        times = [a["sim_time"] for a in per_actor if a.get("sim_time")]
+        summary.update(
+            start=format_time(clock.start.timestamp()),
+            end=format_time(clock.end.timestamp()),
+            max_skew_s=clock.max_skew_s,
+            sim_time=min(times) if times else None,  # the slowest actor's
+        )
+    return summary
 
 
 def _utc_now() -> str:

@@ -409,3 +409,50 @@ def test_lateness_reports_max_and_p99():
     assert late.quantile(0.5) <= 0.001
     assert late.quantile(1.0) == 2.0
     assert Lateness().quantile(0.99) == 0.0
+
+
+# A whole run: Ray actors and a real broker process on loopback.
+
+
+@pytest.mark.ray
+@pytest.mark.kafka
+def test_backfill_run_delivers_a_few_hours_and_ends_by_itself(
+    ray_session, broker, fresh_topics, tmp_path
+):
+    from raysim import Simulation
+    from raysim.config import TOPIC_KEYS
+    from raysim.verify import read_topics, verify
+
+    names = fresh_topics.names()
+    overrides = [
+        f"kafka.bootstrap_servers={broker}",
+        f"logging.dir={tmp_path / 'logs'}",
+        *(f"kafka.topics.{key}={names[key]}" for key in TOPIC_KEYS),
+        "users.generate=3000",
+        "simulation.actors=2",
+        "simulation.concurrency=100",
+        "clock.end=2026-11-01T03:00:00Z",
+    ]
+    sim = Simulation.from_yaml(ROOT / "configs" / "backfill-30d.yaml", overrides)
+    started = time.monotonic()
+    report = sim.run()
+    assert time.monotonic() - started < 90
+
+    assert report["ok"] is True
+    for name, counts in report["topics"].items():
+        assert counts["failed"] == 0, name
+        assert counts["produced"] == counts["delivered"] > 0, name
+    assert report["actors"] == 2
+    assert report["clock"]["sim_time"] == "2026-11-01T03:00:00.000Z"
+    assert 0 <= report["max_skew_s"] <= 60
+    assert report["behind_s_max"] is None
+    assert report["sessions"]["cut"] > 0  # closed at the end, not by a stop
+    expected = {key: report["topics"][name]["delivered"] for key, name in names.items()}
+    result = verify(broker, fresh_topics, expected=expected)
+    assert result.problems == []
+    assert result.counts == expected
+    records = read_topics(broker, fresh_topics)
+    first, last = "2026-11-01T00:00:00.000Z", "2026-11-01T03:00:00.000Z"
+    for topic, rows in records.items():
+        for row in rows:
+            assert first <= row.value["event_time"] <= last, topic

@@ -61,13 +61,16 @@ class SimulatorActor:
         )
 
     async def _exchange(
-        self, returned: list[tuple[int, float]], want: int
+        self,
+        returned: list[tuple[int, float]],
+        want: int,
+        sim_now_s: float | None = None,
     ) -> LeaseBatch:
         if self.coordinator_lost is not None:
             return LeaseBatch([], done=True)
         try:
             return await self._coordinator.exchange.remote(
-                self.core.index, returned, want
+                self.core.index, returned, want, sim_now_s
             )
         except ray.exceptions.RayActorError as exc:
             # Without the coordinator no user can be leased safely: stop, close the
