@@ -68,10 +68,12 @@ class Slots:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_use = 0
+        self.closed = False
         self._waiter: asyncio.Future[None] | None = None
 
     async def acquire(self) -> None:
-        while self.in_use >= self.limit:
+        """Take a slot; once closed, return at once (the caller checks why)."""
+        while self.in_use >= self.limit and not self.closed:
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         self.in_use += 1
@@ -85,6 +87,11 @@ class Slots:
         self.limit = limit
         if self.in_use < limit:
             self.wake()
+
+    def close(self) -> None:
+        """Let a waiting acquire() return although every slot is taken: a stop."""
+        self.closed = True
+        self.wake()
 
     def wake(self) -> None:
         waiter = self._waiter
@@ -182,7 +189,7 @@ class SimulatorCore:
     def stop(self) -> None:
         """Start no new session; close the ones in flight; flush."""
         self._stop.set()
-        self._slots.wake()
+        self._slots.close()
 
     def set_concurrency(self, concurrency: int) -> None:
         if concurrency < 1:
