@@ -46,8 +46,11 @@ YIELD_EVERY = 256  # events between two chances for stats() and stop() to run
 LEASE_BATCH = 160  # leases kept at hand beyond the free slots: ~1 exchange per batch
 LEASE_LOW_WATER = 32  # ask for more (without waiting) below this many at hand
 RETRY_SIM_S = 600.0  # every user is busy: ask again this much later (or on returns)
-SKEW_WAIT_MIN_S = 0.0005  # wall-clock wait when ahead of the slowest simulator,
-SKEW_WAIT_MAX_S = 0.02  # doubling up to this
+SKEW_WAIT_MIN_S = 0.0002  # wall-clock wait when ahead of the slowest simulator,
+SKEW_WAIT_MAX_S = 0.002  # doubling up to this
+# Several simulators: report simulated time every max_skew_s / REPORTS_PER_SKEW, so
+# that the others' horizons move on before they reach them.
+REPORTS_PER_SKEW = 4
 LATENESS_QUANTILE = 0.99
 
 
@@ -515,7 +518,7 @@ class SimulatorCore:
             self._retry_s = max(floor_s, self._sim_now) + RETRY_SIM_S
         self._reported_s = max(self._reported_s, floor_s)
         self._report_at = (
-            self._reported_s + self._clock.max_skew_s / 2
+            self._reported_s + self._clock.max_skew_s / REPORTS_PER_SKEW
             if batch.horizon_s < math.inf
             else math.inf
         )
