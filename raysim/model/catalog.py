@@ -10,7 +10,7 @@ from typing import Any
 
 from raysim.config import DEFAULT_PRODUCTS, CatalogConfig
 from raysim.errors import InputError
-from raysim.model.users import read_records
+from raysim.model.records import read_records
 
 logger = logging.getLogger(__name__)
 
