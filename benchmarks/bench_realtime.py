@@ -153,8 +153,8 @@ def child(bootstrap: str, level: int, seconds: float) -> dict[str, Any]:
         users.records, clock, config.simulation.sessions_per_user, config.seed
     )
 
-    async def exchange(returned: list[tuple[int, float]], want: int) -> Any:
-        return coordinator.exchange(0, returned, want)
+    async def exchange(*args: Any) -> Any:
+        return coordinator.exchange(0, *args)
 
     sink = LatenessSink(KafkaSink(bootstrap, names, config.kafka.producer))
     core = SimulatorCore(0, config, catalog, clock, exchange, sink)

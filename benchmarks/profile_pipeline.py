@@ -54,8 +54,8 @@ def build(bootstrap: str, mode: str, extra: list[str]) -> tuple[SimulatorCore, A
         users.records, clock, config.simulation.sessions_per_user, config.seed
     )
 
-    async def exchange(returned: list[tuple[int, float]], want: int) -> Any:
-        return coordinator.exchange(0, returned, want)
+    async def exchange(*args: Any) -> Any:
+        return coordinator.exchange(0, *args)
 
     sink = KafkaSink(bootstrap, names, config.kafka.producer)
     return SimulatorCore(0, config, catalog, clock, exchange, sink), coordinator
