@@ -11,12 +11,13 @@ import click
 import orjson
 
 from raysim.config import dump_config, load_config
-from raysim.errors import ConfigError, RaysimError
+from raysim.errors import ConfigError, Interrupted, RaysimError
 
 __all__ = ["main"]
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # a signal before the run began; a second one during it
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,6 +112,8 @@ def _fail(exc: RaysimError, debug: bool) -> None:
     problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
     for problem in problems:
         click.echo(f"{name}: {problem}", err=True)
+    if isinstance(exc, Interrupted):
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_BAD_INPUT if isinstance(exc, ConfigError) else EXIT_FAILED)
 
 

@@ -5,7 +5,8 @@ RaysimError
  │    └── InputError  a users or catalog file that cannot be used (exit code 2)
  ├── SinkError        Kafka refused or lost events; `retriable` says if a retry may help
  │    └── BrokerUnreachable
- └── WorkerLost       a simulator actor died during a run
+ ├── WorkerLost       a simulator actor died during a run
+ └── Interrupted      a signal ended the command before the run began  (exit code 130)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "BrokerUnreachable",
     "ConfigError",
     "InputError",
+    "Interrupted",
     "RaysimError",
     "SinkError",
     "WorkerLost",
@@ -49,3 +51,7 @@ class BrokerUnreachable(SinkError):
 
 class WorkerLost(RaysimError):
     """A simulator actor died while the run was going on."""
+
+
+class Interrupted(RaysimError):
+    """SIGINT or SIGTERM arrived before any actor ran; nothing was produced."""

@@ -19,7 +19,7 @@ import ray
 
 from raysim.clock import Clock
 from raysim.config import Config, load_config
-from raysim.errors import ConfigError
+from raysim.errors import ConfigError, Interrupted
 from raysim.model.catalog import load_catalog
 from raysim.model.timefmt import format_time
 from raysim.model.users import load_users
@@ -423,13 +423,30 @@ class Simulation:
             return
         # "local" starts a Ray of our own even when another one runs on this machine.
         address = self.config.ray.address or "local"
-        ray.init(
-            address=address,
-            namespace=self.config.ray.namespace,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        ours = None
+        if threading.current_thread() is threading.main_thread():
+            ours = signal.getsignal(signal.SIGTERM)
+        try:
+            ray.init(
+                address=address,
+                namespace=self.config.ray.namespace,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        except SystemExit as exc:
+            # NOTE: ray.init puts in a SIGTERM handler that raises SystemExit; a SIGTERM
+            # while Ray starts lands there, and Ray is left half started.
+            if ours != self._on_signal or exc.code != signal.SIGTERM:
+                raise
+            ray.shutdown()
+            raise Interrupted(
+                "SIGTERM while Ray was starting: the run did not begin; nothing was "
+                "produced."
+            ) from None
+        finally:
+            if ours is not None:
+                signal.signal(signal.SIGTERM, ours)
 
     def _refuse_embedded_on_cluster(self) -> None:
         address = self.config.ray.address or ""

