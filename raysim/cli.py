@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +13,13 @@ import click
 import orjson
 
 from raysim.config import dump_config, load_config
-from raysim.errors import ConfigError, Interrupted, RaysimError
+from raysim.errors import ConfigError, RaysimError
 
 __all__ = ["main"]
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130  # a signal before the run began; a second one during it
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,10 +62,20 @@ def run(
         report = Simulation(config).run(progress=_Progress(), handle_signals=True)
     except RaysimError as exc:
         _fail(exc, debug)
-    _print_summary(report)
-    if report_path:
-        Path(report_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-        click.echo(f"report written to {report_path}")
+    # NOTE: everything is flushed and counted; a signal now would only lose the summary.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in SIGNALS}
+    try:
+        _print_summary(report)
+        if report_path:
+            Path(report_path).write_bytes(
+                orjson.dumps(report, option=orjson.OPT_INDENT_2)
+            )
+            click.echo(f"report written to {report_path}")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     sys.exit(0 if report.get("ok") else EXIT_FAILED)
 
 
@@ -112,8 +124,6 @@ def _fail(exc: RaysimError, debug: bool) -> None:
     problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
     for problem in problems:
         click.echo(f"{name}: {problem}", err=True)
-    if isinstance(exc, Interrupted):
-        sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_BAD_INPUT if isinstance(exc, ConfigError) else EXIT_FAILED)
 
 

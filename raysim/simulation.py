@@ -19,7 +19,7 @@ import ray
 
 from raysim.clock import Clock
 from raysim.config import Config, load_config
-from raysim.errors import ConfigError, Interrupted
+from raysim.errors import ConfigError
 from raysim.model.catalog import load_catalog
 from raysim.model.timefmt import format_time
 from raysim.model.users import load_users
@@ -41,6 +41,7 @@ BROKER_CHECK_TIMEOUT_S = 5.0
 # Delivered counts that stand still this long (plus linger.ms) while events wait in the
 # producers' queues mean the broker is not answering.
 STALL_AFTER_S = 2.0
+WAIT_SLICE_S = 0.1
 EXIT_FORCED = 130  # 128 + SIGINT, as shells report an interrupted command
 
 
@@ -147,6 +148,7 @@ class Simulation:
             [a.where.remote() for a in self._actors], timeout=READY_TIMEOUT_S
         )
         self._started_wall = time.time()
+        self._moved = (self._started_wall, 0)
         self._started_at = _utc_now()
         self._runs = [a.run.remote() for a in self._actors]
         logger.info(
@@ -191,6 +193,11 @@ class Simulation:
         for actor in self._live():
             actor.stop.remote()
         self._collect_finals(timeout_s)
+        # Actors that lost the coordinator stop on their own, maybe before the driver
+        # noticed: their final stats say so.
+        noticed = [f.get("coordinator_lost") for f in self._finals.values()]
+        if self._coordinator_lost is None and any(noticed):
+            self._lose_coordinator(next(why for why in noticed if why))
         self.report = self._summary(final=True)
         self._teardown()
         self.state = "stopped"
@@ -231,17 +238,20 @@ class Simulation:
 
     def _wait_for_actors(self, timeout_s: float) -> bool:
         """Wait up to timeout_s; True once every actor has finished or been lost."""
-        pending = [r for i, r in enumerate(self._runs) if i not in self._finals]
-        if not pending:
-            return True
-        ready, _ = ray.wait(
-            pending, num_returns=len(pending), timeout=max(0.0, timeout_s)
-        )
-        for ref in ready:
-            self._settle(self._runs.index(ref), ref)
-        return len(self._finals) + len(self._lost) >= len(self._runs) and all(
-            i in self._finals or i in self._lost for i in range(len(self._runs))
-        )
+        deadline = time.time() + max(0.0, timeout_s)
+        while True:
+            pending = [
+                r
+                for i, r in enumerate(self._runs)
+                if i not in self._finals and i not in self._lost
+            ]
+            if not pending:
+                return True
+            remaining = deadline - time.time()
+            if remaining <= 0 or self._interrupts:
+                return False
+            for ref in self._wait_slice(pending, remaining):
+                self._settle(self._runs.index(ref), ref)
 
     def _settle(self, index: int, ref: Any) -> None:
         try:
@@ -285,9 +295,13 @@ class Simulation:
                 failure = exc
         if failure is None:
             return False
-        self._coordinator_lost = type(failure).__name__
+        self._lose_coordinator(type(failure).__name__)
+        return True
+
+    def _lose_coordinator(self, why: str) -> None:
+        self._coordinator_lost = why
         message = (
-            f"the coordinator was lost ({type(failure).__name__}); the run was "
+            f"the coordinator was lost ({why}); the run was "
             "stopped: every actor closed its sessions and flushed, so the counts are "
             "whole"
         )
@@ -295,7 +309,6 @@ class Simulation:
         logger.error("%s: %s", self.config.name, message)
         for actor in self._live():
             actor.stop.remote()
-        return True
 
     def _live(self) -> list[Any]:
         return [a for i, a in enumerate(self._actors) if i not in self._lost]
@@ -320,21 +333,33 @@ class Simulation:
 
     def _collect_finals(self, timeout_s: float) -> None:
         deadline = time.time() + timeout_s
-        for index, ref in enumerate(self._runs):
-            if index in self._finals or index in self._lost:
-                continue
-            try:
-                self._finals[index] = ray.get(
-                    ref, timeout=max(0.1, deadline - time.time())
-                )
-            except ray.exceptions.GetTimeoutError:
+        while time.time() < deadline:
+            pending = [
+                r
+                for i, r in enumerate(self._runs)
+                if i not in self._finals and i not in self._lost
+            ]
+            if not pending:
+                return
+            for ref in self._wait_slice(pending, deadline - time.time()):
+                self._settle(self._runs.index(ref), ref)
+        for index in range(len(self._runs)):
+            if index not in self._finals and index not in self._lost:
                 self._lose(
                     index,
                     "did not stop in time",
                     f"did not stop within {timeout_s:.0f} s",
                 )
-            except ray.exceptions.RayError:
-                self._settle(index, ref)
+
+    def _wait_slice(self, refs: list[Any], timeout_s: float) -> list[Any]:
+        """Those of refs that are done, after waiting at most one short slice.
+
+        NOTE: Python runs signal handlers only between calls into Ray; short waits keep
+        a second Ctrl+C from waiting behind a long one (or merging with the first).
+        """
+        slice_s = min(WAIT_SLICE_S, max(0.0, timeout_s))
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=slice_s)
+        return ready
 
     def _summary(self, final: bool = False) -> dict[str, Any]:
         cfg = self.config
@@ -421,30 +446,23 @@ class Simulation:
     def _connect_ray(self) -> None:
         if ray.is_initialized():
             return
-        # "local" starts a Ray of our own even when another one runs on this machine.
-        address = self.config.ray.address or "local"
         ours = None
         if threading.current_thread() is threading.main_thread():
             ours = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(
-                address=address,
+                # "local" starts a Ray of our own even when another one runs here.
+                address=self.config.ray.address or "local",
                 namespace=self.config.ray.namespace,
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.WARNING,
             )
-        except SystemExit as exc:
-            # NOTE: ray.init puts in a SIGTERM handler that raises SystemExit; a SIGTERM
-            # while Ray starts lands there, and Ray is left half started.
-            if ours != self._on_signal or exc.code != signal.SIGTERM:
-                raise
-            ray.shutdown()
-            raise Interrupted(
-                "SIGTERM while Ray was starting: the run did not begin; nothing was "
-                "produced."
-            ) from None
         finally:
+            # NOTE: ray.init swaps in its own SIGTERM handler (SystemExit) and its core
+            # worker a crash handler; without ours again, SIGTERM would skip the drain.
+            # TODO: a SIGTERM during ray.init itself still meets Ray's handler; remove
+            # once Ray offers a way to start without touching signal handlers.
             if ours is not None:
                 signal.signal(signal.SIGTERM, ours)
 

@@ -232,10 +232,10 @@ def test_loop_lag_and_stats_stay_fast_in_a_heavy_run(
         tmp_path,
         "duration_s=12",
         "users.generate=20000",
-        "simulation.concurrency=1000",
+        "simulation.concurrency=800",
         "simulation.gap_s={min: 60, max: 120}",
         "simulation.session_duration_s={min: 10, max: 60}",
-        "clock.speed=120",
+        "clock.speed=40",
         "simulation.throttle.interval_s=0.2",
     )
     sim.start()
@@ -249,12 +249,12 @@ def test_loop_lag_and_stats_stay_fast_in_a_heavy_run(
     rate = stats["events_per_s"]
     report = sim.stop()
 
-    assert rate > 1000, f"not a heavy run: {rate} events/s"
+    assert rate > 5000, f"not a heavy run: {rate} events/s"
     assert report["ok"] is True
     slowest_ms = max(latencies) * 1000
     median_ms = statistics.median(latencies) * 1000
     assert median_ms < 100 and slowest_ms < 250, (median_ms, slowest_ms)
-    assert sorted(latencies)[int(len(latencies) * 0.95)] < 0.1, latencies
+    assert sorted(latencies)[int(len(latencies) * 0.9)] < 0.1, latencies
     for actor in report["per_actor"]:
         # The probe ran through the throttle's samples and the final flush.
         assert actor["lag_samples"] > 100
@@ -264,7 +264,8 @@ def test_loop_lag_and_stats_stay_fast_in_a_heavy_run(
         broker,
         fresh_topics,
         report,
-        f"stats() median {median_ms:.0f} ms, max {slowest_ms:.0f} ms; loop lag p99 "
+        f"{rate:,.0f} events/s; stats() median {median_ms:.0f} ms, max "
+        f"{slowest_ms:.0f} ms; loop lag p99 "
         f"{max(a['lag_p99_ms'] for a in report['per_actor']):.0f} ms, max "
         f"{report['loop_lag_max_ms']:.0f} ms",
     )

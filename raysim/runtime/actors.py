@@ -33,6 +33,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 logger = logging.getLogger(__name__)
 
+CONTROL_GROUP = "control"
+
 
 class SimulatorActor:
     """One per physical core: one asyncio loop, one semaphore, one Kafka producer."""
@@ -93,6 +95,9 @@ class SimulatorActor:
     async def stop(self) -> None:
         self.core.stop()
 
+    # NOTE: stats run on a loop of their own (Ray concurrency group), so that they
+    # answer at once even while the sessions' loop is saturated.
+    @ray.method(concurrency_group=CONTROL_GROUP)
     async def stats(self) -> dict[str, Any]:
         return self._stats()
 
@@ -125,7 +130,12 @@ def remote_coordinator() -> Any:
 
 
 def remote_simulator() -> Any:
-    return ray.remote(num_cpus=1, max_restarts=0, max_concurrency=1000)(SimulatorActor)
+    return ray.remote(
+        num_cpus=1,
+        max_restarts=0,
+        max_concurrency=1000,
+        concurrency_groups={CONTROL_GROUP: 1},
+    )(SimulatorActor)
 
 
 def _log_to_file(config: Config, index: int) -> Path:
