@@ -5,8 +5,7 @@ RaysimError
  │    └── InputError  a users or catalog file that cannot be used (exit code 2)
  ├── SinkError        Kafka refused or lost events; `retriable` says if a retry may help
  │    └── BrokerUnreachable
- ├── WorkerLost       a simulator actor died during a run
- └── Interrupted      a signal ended the command before the run began  (exit code 130)
+ └── WorkerLost       a simulator actor died during a run
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ __all__ = [
     "BrokerUnreachable",
     "ConfigError",
     "InputError",
-    "Interrupted",
     "RaysimError",
     "SinkError",
     "WorkerLost",
@@ -51,7 +49,3 @@ class BrokerUnreachable(SinkError):
 
 class WorkerLost(RaysimError):
     """A simulator actor died while the run was going on."""
-
-
-class Interrupted(RaysimError):
-    """SIGINT or SIGTERM arrived before any actor ran; nothing was produced."""
