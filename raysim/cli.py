@@ -62,20 +62,15 @@ def run(
         report = Simulation(config).run(progress=_Progress(), handle_signals=True)
     except RaysimError as exc:
         _fail(exc, debug)
-    # NOTE: everything is flushed and counted; a signal now would only lose the summary.
-    previous = {}
+    # NOTE: everything is flushed and counted; a signal from here to the exit (Ray's
+    # shutdown takes a moment) would only cost the summary and the exit code.
     if threading.current_thread() is threading.main_thread():
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in SIGNALS}
-    try:
-        _print_summary(report)
-        if report_path:
-            Path(report_path).write_bytes(
-                orjson.dumps(report, option=orjson.OPT_INDENT_2)
-            )
-            click.echo(f"report written to {report_path}")
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum in SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+    _print_summary(report)
+    if report_path:
+        Path(report_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        click.echo(f"report written to {report_path}")
     sys.exit(0 if report.get("ok") else EXIT_FAILED)
 
 

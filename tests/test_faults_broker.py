@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -38,13 +39,17 @@ UNREACHABLE_LIMIT_S = 10.0
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """`raysim run` adds handlers to the raysim loggers; take them off afterwards."""
+    """`raysim run` adds handlers to the raysim loggers and ignores signals at its
+    end; put both back afterwards."""
     names = ("raysim", "raysim.report")
     saved = {}
     for name in names:
         logger = logging.getLogger(name)
         saved[name] = (list(logger.handlers), logger.level, logger.propagate)
+    signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     yield
+    for signum, handler in signals.items():  # `raysim run` ignores them at its end
+        signal.signal(signum, handler)
     for name, (handlers, level, propagate) in saved.items():
         logger = logging.getLogger(name)
         logger.handlers[:] = handlers

@@ -217,11 +217,12 @@ class LinkCutter:
         except OSError:
             pass
         finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            if not self._cut.is_set():  # after a cut, drop_later closes both ends
+                for sock in (source, sink):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
 
 @dataclass
@@ -285,7 +286,12 @@ def count_check(
                 name,
                 counts,
             )
-            assert consumed == counts["delivered"], (name, counts, consumed)
+            if consumed != counts["delivered"]:
+                again = len(read_topics(bootstrap, topics)[key])
+                raise AssertionError(
+                    f"{name}: {counts}, read back {consumed}, read again {again}, "
+                    f"broker's offsets {_offsets(bootstrap, name)}"
+                )
         else:
             assert consumed >= counts["delivered"], (name, counts, consumed)
     dup = duplicates(records)
@@ -353,3 +359,18 @@ def _seconds(text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _offsets(bootstrap: str, name: str) -> dict[int, tuple[int, int]]:
+    """Low and high watermark of each partition of topic `name`, as the broker says."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "raysim-offsets"})
+    try:
+        partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+            for p in partitions
+        }
+    finally:
+        consumer.close()
