@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 POLL_S = 0.1
+SETTLE_S = 1.0
 FETCH_WAIT_MS = 50  # how long a broker may hold an empty fetch; EOF comes after it
 METADATA_TIMEOUT_S = 10.0
 MAX_EXAMPLES = 20  # problems listed per kind; the rest are counted
@@ -108,7 +109,11 @@ def read_topics(
         consumer.assign(assignment)
         pending = {(tp.topic, tp.partition) for tp in assignment}
         deadline = time.monotonic() + timeout_s
-        while pending:
+        # NOTE: an end-of-partition can come before a record the broker already
+        # confirmed (seen with Tansu), so every end is only final after SETTLE_S with
+        # nothing new; a record after an end puts its partition back in `pending`.
+        quiet_since = time.monotonic()
+        while pending or time.monotonic() - quiet_since < SETTLE_S:
             if time.monotonic() > deadline:
                 left = ", ".join(f"{t}[{p}]" for t, p in sorted(pending))
                 raise SinkError(
@@ -127,6 +132,8 @@ def read_topics(
                     )
                 record = _record(message)
                 result[logical_of[record.topic]].append(record)
+                pending.add((record.topic, record.partition))
+                quiet_since = time.monotonic()
     finally:
         consumer.close()
     return result
