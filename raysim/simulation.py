@@ -5,6 +5,7 @@ It also turns what the actors report into the run report.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+import psutil
 import ray
 
 from raysim.clock import Clock
@@ -504,6 +506,7 @@ class Simulation:
             self._at_risk(),
         )
         logging.shutdown()
+        _end_child_processes()
         os._exit(EXIT_FORCED)
 
     def _at_risk(self) -> int:
@@ -558,3 +561,17 @@ def _utc_now() -> str:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
+
+
+def _end_child_processes() -> None:
+    """On a forced exit, end the processes this driver started (a local Ray's).
+
+    Without it, some of Ray's agents outlive the driver for a minute or more.
+    """
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
