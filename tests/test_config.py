@@ -221,7 +221,7 @@ def test_env_interpolation_with_and_without_default(
         "name: ${RAYSIM_TEST_NAME}\n"
         "simulation: {concurrency: '${RAYSIM_TEST_UNSET:-50}'}\n"
         "kafka:\n"
-        "  producer: {sasl.password: '${RAYSIM_TEST_SECRET}', note: 'cost $$5'}\n"
+        "  producer: {sasl.password: '${RAYSIM_TEST_SECRET}', client.id: 'cost $$5'}\n"
         "  topics: {orders: 'orders-${RAYSIM_TEST_UNSET:-v1}'}\n",
         name="env.yaml",
     )
@@ -229,7 +229,7 @@ def test_env_interpolation_with_and_without_default(
     assert config.name == "from-env"
     assert config.simulation.concurrency == 50
     assert config.kafka.producer["sasl.password"] == "007"
-    assert config.kafka.producer["note"] == "cost $5"
+    assert config.kafka.producer["client.id"] == "cost $5"
     assert config.kafka.topics.orders == "orders-v1"
 
 
@@ -724,10 +724,8 @@ def test_error_override_values_are_located_by_their_key(tmp_path: Path) -> None:
     path = write(tmp_path, "seed: 1\n")
     found = problems(path, ["simulation.concurrency=0", "simulation.concurency=5"])
     assert found == [
-        "--set simulation.concurency: simulation.concurency: unknown key; "
-        "did you mean 'concurrency'?",
-        "--set simulation.concurrency: simulation.concurrency: "
-        "must be an integer >= 1, got 0",
+        "--set simulation.concurency: unknown key; did you mean 'concurrency'?",
+        "--set simulation.concurrency: must be an integer >= 1, got 0",
     ]
 
 
@@ -739,3 +737,32 @@ def test_error_collects_every_problem_at_once(tmp_path: Path) -> None:
     found = problems(path)
     assert [line.split(":")[1] for line in found] == ["1", "2", "3", "4"]
     assert len(found) == 4
+
+
+def test_error_librdkafka_refuses_an_unknown_producer_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  producer:\n    linger.mss: 20\n")
+    assert problems(path) == [
+        "exp.yaml:3: kafka.producer.linger.mss: librdkafka refuses it: "
+        'No such configuration property: "linger.mss", got 20'
+    ]
+
+
+def test_error_librdkafka_refuses_a_bad_value_named_by_the_users_key(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "seed: 1\n")
+    found = problems(
+        path,
+        ["kafka.producer.compression.type=zip", "kafka.producer.linger.ms=soon"],
+    )
+    assert [line.split(": librdkafka")[0] for line in found] == [
+        "--set kafka.producer.compression.type",
+        "--set kafka.producer.linger.ms",
+    ]
+    assert 'Invalid value "zip"' in found[0]
+
+
+def test_error_librdkafka_check_never_echoes_a_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, "seed: 1\n")
+    found = problems(path, ["kafka.producer.sasl.passwordd=hunter2"])
+    assert len(found) == 1 and "hunter2" not in found[0]

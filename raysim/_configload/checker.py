@@ -86,7 +86,7 @@ class Checker:
             return
         origin = self.origin(path)
         text = origin.where if origin is not None else self.file
-        if path:
+        if path and not text.endswith(f" {dotted(path)}"):  # --set names it already
             text += f": {dotted(path)}"
         text += f": {rule}"
         if value is not BAD:

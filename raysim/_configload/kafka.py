@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from raysim._configload.checker import BAD, Checker, KeyPath
-from raysim.config import TOPIC_KEYS, CreateTopicsConfig, KafkaConfig, TopicsConfig
+from raysim.config import (
+    TOPIC_KEYS,
+    CreateTopicsConfig,
+    KafkaConfig,
+    TopicsConfig,
+    is_secret,
+)
 
 __all__ = ["Sections"]
 
@@ -145,6 +151,9 @@ class Sections:
                 settings[key] = item
             else:
                 self.c.add(at, "must be a string, number or boolean", item)
+        for key, reason in refused_settings(settings):
+            self.c.add(path + (key,), f"librdkafka refuses it: {reason}", settings[key])
+            del settings[key]
         return settings
 
     def create_topics(self, value: Any) -> CreateTopicsConfig:
@@ -164,3 +173,44 @@ class Sections:
                 lambda p, v: c.integer(p, v, 1),
             ),
         )
+
+
+class _Quiet:
+    """Swallows a throwaway client's log lines."""
+
+    def log(self, *args: Any) -> None:
+        return None
+
+
+def refused_settings(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """The librdkafka settings a producer would refuse, each with librdkafka's reason.
+
+    librdkafka checks names and values when a client is made; no broker is contacted,
+    since the throwaway producers get no bootstrap servers.
+    """
+    left = {k: v for k, v in settings.items() if k != "bootstrap.servers"}
+    reason = _refusal(left)
+    if reason is None or "configuration property" not in reason:
+        return []
+    refused = []
+    for key, value in left.items():
+        # One at a time: librdkafka names an alias (linger.ms) by its canonical name.
+        reason = _refusal({key: value})
+        # Only a name or value librdkafka does not know: whether certificates or SASL
+        # providers are there is a matter of the machine that runs the producer.
+        if reason is not None and "configuration property" in reason:
+            refused.append((key, "not a valid value" if is_secret(key) else reason))
+    return refused
+
+
+def _refusal(settings: dict[str, Any]) -> str | None:
+    from confluent_kafka import KafkaException, Producer
+
+    try:
+        Producer({**settings, "logger": _Quiet()})
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else exc
+        return error.str() if hasattr(error, "str") else str(error)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
