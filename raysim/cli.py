@@ -172,16 +172,20 @@ class _Progress:
         actors = stats["per_actor"]
         limit = sum(a.get("concurrency", 0) for a in actors)
         target = sum(a.get("concurrency_target", 0) for a in actors)
-        throttled = f" (throttled from {target:,}: CPU busy)" if limit < target else ""
+        cap = f"limit {limit:,}"
+        if limit < target:
+            cap += f", throttled from {target:,}: CPU busy"
+        sim_time = stats["clock"].get("sim_time")
+        clock = f" | simulated time {sim_time}" if sim_time else ""
         sessions = stats["sessions"]
         logging.getLogger("raysim.report").info(
-            "[%5.0fs] %8.0f events/s | delivered %s | sessions in flight %d of %d%s%s",
+            "[%5.0fs] %8s events/s | delivered %s | sessions in flight %s (%s)%s%s",
             wall,
-            rate,
+            f"{rate:,.0f}",
             topics,
-            sessions["in_flight"],
-            limit,
-            throttled,
+            f"{sessions['in_flight']:,}",
+            cap,
+            clock,
             _health(stats),
         )
 
@@ -212,18 +216,24 @@ def _print_summary(report: dict[str, Any]) -> None:
         f"{report['name']}: {total:,} events delivered in {report['wall_s']:.1f} s "
         f"({report['events_per_s']:,.0f} events/s) by {report['actors']} actors"
     )
-    echo(f"  {'topic':<16}{'produced':>12}{'delivered':>12}{'failed':>10}")
+    width = max(16, *(len(name) + 2 for name in report["topics"]))
+    echo(f"  {'topic':<{width}}{'produced':>12}{'delivered':>12}{'failed':>10}")
     for name, counts in report["topics"].items():
         echo(
-            f"  {name:<16}{counts['produced']:>12,}{counts['delivered']:>12,}"
+            f"  {name:<{width}}{counts['produced']:>12,}{counts['delivered']:>12,}"
             f"{counts['failed']:>10,}"
         )
     sessions = report["sessions"]
     echo(
         f"  sessions: {sessions['started']:,} started, "
         f"{sessions['completed']:,} completed, "
-        f"{sessions['cut']:,} closed early by the stop"
+        f"{sessions['cut']:,} closed when the run ended"
     )
+    if report.get("embedded_broker"):
+        echo(
+            "  the embedded broker and its topics ended with the run; set "
+            "kafka.bootstrap_servers to a broker to keep the events"
+        )
     failed = sum(t["failed"] for t in report["topics"].values())
     if failed:
         echo(

@@ -427,6 +427,7 @@ class Simulation:
             "lost_unconfirmed": lost_unconfirmed,
             "errors": list(self._errors),
             "bootstrap": self.bootstrap,
+            "embedded_broker": cfg.kafka.bootstrap_servers == "embedded",
             "clock": _clock_summary(cfg, per_actor),
             # backfill: how far actors drifted apart in event time at most
             "max_skew_s": _most(per_actor, "max_skew_s"),
