@@ -28,7 +28,8 @@ cluster.wait_for_nodes()
 ray.init(address=cluster.address, namespace="raysim-cluster-test", log_to_driver=False)
 config, overrides = sys.argv[1], sys.argv[2:]
 try:
-    Simulation.from_yaml(config, overrides + ["kafka.bootstrap_servers=embedded"]).start()
+    embedded = overrides + ["kafka.bootstrap_servers=embedded"]
+    Simulation.from_yaml(config, embedded).start()
     refused = None
 except ConfigError as exc:
     refused = str(exc)
@@ -38,7 +39,8 @@ placement = sim.placement
 report = sim.run()
 ray.shutdown()
 cluster.shutdown()
-print("RESULT " + json.dumps({"refused": refused, "placement": placement, "report": report}))
+result = {"refused": refused, "placement": placement, "report": report}
+print("RESULT " + json.dumps(result))
 """
 
 

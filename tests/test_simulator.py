@@ -108,7 +108,9 @@ def test_simulator_stop_closes_sessions_in_flight():
     final = asyncio.run(run_for(core, 0.5))
     by_topic = sink.by_topic()
     assert final["sessions_cut"] > final["sessions_completed"]
-    assert final["sessions_cut"] + final["sessions_completed"] == final["sessions_started"]
+    assert (
+        final["sessions_cut"] + final["sessions_completed"] == final["sessions_started"]
+    )
     assert len(by_topic["sessions"]) == len(by_topic["marketings"])
     assert check_invariants(by_topic) == []
     assert coordinator.stats()["leased"] == 0

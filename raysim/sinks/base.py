@@ -40,7 +40,7 @@ class Sink(Protocol):
     async def start(self) -> None: ...
 
     async def close(self, timeout_s: float) -> int:
-        """Deliver what is queued within `timeout_s`; return how many are still pending."""
+        """Deliver what is queued within `timeout_s`; return how many are pending."""
         ...
 
     def counts(self) -> dict[str, dict[str, int]]:
