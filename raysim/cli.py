@@ -56,8 +56,11 @@ def run(
     debug = ctx.obj["debug"]
     config = _load(config_path, overrides, debug)
     _configure_logging(config.logging.level, debug)
+    import ray
+
     from raysim.simulation import Simulation
 
+    ours = not ray.is_initialized()  # a Ray this command starts, it also stops
     try:
         report = Simulation(config).run(progress=_Progress(), handle_signals=True)
     except RaysimError as exc:
@@ -71,7 +74,8 @@ def run(
     if report_path:
         Path(report_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         click.echo(f"report written to {report_path}")
-    _shut_down_ray()
+    if ours:
+        _shut_down_ray()
     sys.exit(0 if report.get("ok") else EXIT_FAILED)
 
 

@@ -23,14 +23,13 @@ from faults.common import (
     QUICKSTART,
     Figures,
     LinkCutter,
-    TansuProcess,
     count_check,
-    free_port,
     record_figures,
     topic_overrides,
 )
 
 from raysim.cli import cli
+from raysim.testing import TansuProcess, free_port
 
 PAUSE_AT_S = 4.0
 PAUSE_S = 20.0

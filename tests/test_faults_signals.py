@@ -25,7 +25,6 @@ import pytest
 from faults.common import (
     QUICKSTART,
     Figures,
-    TansuProcess,
     count_check,
     duplicates,
     record_figures,
@@ -33,6 +32,7 @@ from faults.common import (
 )
 
 from raysim.config import TOPIC_KEYS, TopicsConfig
+from raysim.testing import TansuProcess
 from raysim.verify import read_topics
 
 pytestmark = [pytest.mark.kafka]
