@@ -464,8 +464,8 @@ class Simulation:
         finally:
             # NOTE: ray.init swaps in its own SIGTERM handler (SystemExit) and its core
             # worker a crash handler; without ours again, SIGTERM would skip the drain.
-            # TODO: a SIGTERM during ray.init itself still meets Ray's handler; remove
-            # once Ray offers a way to start without touching signal handlers.
+            # TODO(#3): a SIGTERM during ray.init itself still meets Ray's handler;
+            # remove once Ray can start without touching signal handlers.
             if ours is not None:
                 signal.signal(signal.SIGTERM, ours)
 

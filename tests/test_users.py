@@ -34,7 +34,8 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 
 def load(path: str, **kwargs: object) -> list[dict]:
-    return load_users(UsersConfig(path=path, **kwargs), seed=0).records  # type: ignore[arg-type]
+    config = UsersConfig(path=path, **kwargs)  # type: ignore[arg-type]
+    return load_users(config, seed=0).records
 
 
 def test_load_users_reads_a_json_list(tmp_path: Path) -> None:
