@@ -6,13 +6,14 @@ in one run, because the machine is shared and its speed drifts from minute to mi
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,21 @@ def topic_names(prefix: str) -> dict[str, str]:
 
     suffix = f"{prefix}-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
     return {key: f"{key}-{suffix}" for key in TOPIC_KEYS}
+
+
+def main_on_broker(
+    doc: str,
+    name: str,
+    title: str,
+    run: Callable[[str, float], dict[str, Any]],
+    rows: Callable[[dict[str, Any]], list[tuple[str, Any, str]]],
+    seconds: float,
+) -> None:
+    """The command line of a benchmark that runs `--seconds` against one broker."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=seconds)
+    args = parser.parse_args()
+    with broker() as bootstrap:
+        result = run(bootstrap, args.seconds)
+    print_table(title, rows(result))
+    write_json(name, {**result, "machine": machine()})

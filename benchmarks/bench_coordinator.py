@@ -8,11 +8,10 @@ actor, 2,000 users) with every core's actor, against a broker on loopback.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import psutil
-from _common import broker, machine, print_table, write_json
+from _common import main_on_broker
 from _raysim import run_raysim
 
 SECONDS = 20.0
@@ -47,15 +46,5 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=SECONDS)
-    args = parser.parse_args()
-    with broker() as bootstrap:
-        result = run(bootstrap, args.seconds)
-    print_table("Coordinator load", rows(result))
-    write_json("coordinator", {**result, "machine": machine()})
-
-
 if __name__ == "__main__":
-    main()
+    main_on_broker(__doc__, "coordinator", "Coordinator load", run, rows, SECONDS)

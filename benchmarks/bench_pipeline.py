@@ -9,10 +9,9 @@ accelerated run (speed 100,000) is measured instead, as the nearest thing that e
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from _common import broker, machine, print_table, write_json
+from _common import main_on_broker
 from _raysim import backfill_available, run_raysim
 from bench_serialize import run as run_serialize
 
@@ -82,15 +81,5 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=SECONDS)
-    args = parser.parse_args()
-    with broker() as bootstrap:
-        result = run(bootstrap, args.seconds)
-    print_table("Full pipeline, one actor", rows(result))
-    write_json("pipeline", {**result, "machine": machine()})
-
-
 if __name__ == "__main__":
-    main()
+    main_on_broker(__doc__, "pipeline", "Full pipeline, one actor", run, rows, SECONDS)

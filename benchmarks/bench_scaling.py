@@ -9,13 +9,12 @@ second, as a ratio to the one-actor run of the same invocation.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 from typing import Any
 
-from _common import HERE, broker, machine, print_table, write_json
+from _common import HERE, main_on_broker
 from _raysim import backfill_available, run_raysim
 
 SECONDS = 20.0
@@ -115,15 +114,5 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=SECONDS)
-    args = parser.parse_args()
-    with broker() as bootstrap:
-        result = run(bootstrap, args.seconds)
-    print_table("Scaling", rows(result))
-    write_json("scaling", {**result, "machine": machine()})
-
-
 if __name__ == "__main__":
-    main()
+    main_on_broker(__doc__, "scaling", "Scaling", run, rows, SECONDS)

@@ -7,16 +7,14 @@ and the value. Ray is never reached: connecting to it raises StartAttempted.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from clisupport import StartAttempted, offline_cli  # noqa: F401
 
 from raysim.cli import cli
 from raysim.config import CLOCK_MODES
-from raysim.simulation import Simulation
 
 UNSET_VAR = "RAYSIM_TEST_NEVER_SET"
 SMALL = "users:\n  generate: 3\ncatalog:\n  generate: 3\n"
@@ -24,37 +22,9 @@ LONG_TOPIC = "t" * 250
 MODES = ", ".join(repr(mode) for mode in CLOCK_MODES)
 
 
-class StartAttempted(Exception):
-    """Raised in place of connecting to Ray: the run got past every check."""
-
-
 @pytest.fixture(autouse=True)
-def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(self: Simulation) -> None:
-        raise StartAttempted(self.config.source)
-
-    monkeypatch.setattr(Simulation, "_connect_ray", refuse)
+def unset_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(UNSET_VAR, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """`raysim run` adds handlers to the raysim loggers; take them off afterwards."""
-    saved = {}
-    for name in ("raysim", "raysim.report"):
-        logger = logging.getLogger(name)
-        saved[name] = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    for name, (handlers, level, propagate) in saved.items():
-        logger = logging.getLogger(name)
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def run(tmp_path: Path, text: str, *args: str) -> tuple[Result, Path]:

@@ -7,19 +7,17 @@ step that would connect to Ray.
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from clisupport import StartAttempted, offline_cli  # noqa: F401
 
 from raysim.cli import cli
 from raysim.errors import ConfigError
-from raysim.simulation import Simulation
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
@@ -28,39 +26,6 @@ SMALL_INPUTS = "users:\n  generate: 3\ncatalog:\n  generate: 3\n"
 SECRET_VAR = "RAYSIM_TEST_SASL_PASSWORD"
 SECRET_VALUE = "pw-7f3c1e9a-never-printed"
 HELP_TIMEOUT_S = 60
-
-
-class StartAttempted(Exception):
-    """Raised in place of connecting to Ray: the run got past every check."""
-
-
-@pytest.fixture(autouse=True)
-def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(self: Simulation) -> None:
-        raise StartAttempted(self.config.source)
-
-    monkeypatch.setattr(Simulation, "_connect_ray", refuse)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """`raysim run` adds handlers to the raysim loggers; take them off afterwards."""
-    names = ("raysim", "raysim.report")
-    saved = {}
-    for name in names:
-        logger = logging.getLogger(name)
-        saved[name] = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    for name, (handlers, level, propagate) in saved.items():
-        logger = logging.getLogger(name)
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def invoke(*args: str) -> Result:
