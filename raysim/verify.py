@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from raysim.config import TopicsConfig
 from raysim.errors import SinkError
@@ -98,8 +98,11 @@ def read_topics(
         # NOTE: one metadata request for all topics; asking for a topic by name may
         # create it on brokers with auto-creation on.
         metadata = consumer.list_topics(timeout=min(METADATA_TIMEOUT_S, timeout_s))
+        # NOTE: offset 0, not OFFSET_BEGINNING: Tansu has answered a request for the
+        # earliest offset with an offset past records it still serves. Where offset 0
+        # is gone (retention), auto.offset.reset moves the read to the earliest.
         assignment = [
-            TopicPartition(name, partition, OFFSET_BEGINNING)
+            TopicPartition(name, partition, 0)
             for name in logical_of
             if name in metadata.topics and metadata.topics[name].error is None
             for partition in sorted(metadata.topics[name].partitions)

@@ -189,7 +189,8 @@ def count_check(
                 again = len(read_topics(bootstrap, topics)[key])
                 raise AssertionError(
                     f"{name}: {counts}, read back {consumed}, read again {again}, "
-                    f"broker's offsets {_offsets(bootstrap, name)}"
+                    f"broker's offsets {_offsets(bootstrap, name)}, "
+                    f"offsets read {_spans(records[key])}"
                 )
         else:
             assert consumed >= counts["delivered"], (name, counts, consumed)
@@ -258,6 +259,18 @@ def _seconds(text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _spans(records: list[Record]) -> dict[int, list[tuple[int, int]]]:
+    """The runs of consecutive offsets read from each partition: shows any hole."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        runs = spans.setdefault(record.partition, [])
+        if runs and runs[-1][1] == record.offset - 1:
+            runs[-1] = (runs[-1][0], record.offset)
+        else:
+            runs.append((record.offset, record.offset))
+    return spans
 
 
 def _offsets(bootstrap: str, name: str) -> dict[int, tuple[int, int]]:
