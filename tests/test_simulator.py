@@ -15,7 +15,9 @@ from raysim.config import (
 )
 from raysim.model.catalog import load_catalog
 from raysim.model.invariants import check_invariants
+from raysim.model.journey import Journey
 from raysim.model.users import load_users
+from raysim.runtime import simulator
 from raysim.runtime.coordinator import Coordinator
 from raysim.runtime.simulator import SimulatorCore
 from raysim.sinks.memory import MemorySink
@@ -114,6 +116,41 @@ def test_simulator_stop_closes_sessions_in_flight():
     assert len(by_topic["sessions"]) == len(by_topic["marketings"])
     assert check_invariants(by_topic) == []
     assert coordinator.stats()["leased"] == 0
+
+
+def test_sleeping_sessions_rebuild_exactly_the_records_they_dropped(monkeypatch):
+    # Every session drops its records after each event and builds them again when
+    # the next one is due; what goes out must be what the model gives.
+    monkeypatch.setattr(simulator, "HOLD_S", -1.0)
+    sink = MemorySink()
+    config = make_config()
+    core, _ = make_core(config, sink)
+    final = asyncio.run(run_for(core, 1.5))
+    by_topic = sink.by_topic()
+    assert final["sessions_completed"] > 20
+    assert check_invariants(by_topic) == []
+    users = {u["user_id"]: u for u in load_users(config.users, config.seed).records}
+    journey = Journey(
+        config.store,
+        load_catalog(config.catalog, config.seed),
+        config.simulation.session_duration_s,
+        config.seed,
+    )
+    sent_ids: dict[str, list[str]] = {}
+    for topic, record, _ in sink.events:
+        if topic != "users":
+            sent_ids.setdefault(record["session_id"], []).append(record["event_id"])
+    complete = 0
+    for session in by_topic["sessions"]:
+        user = users[session["user_id"]]
+        # Ids are drawn from the user and session number alone, not the start time.
+        model = journey.session(user, session["session_number"], 0.0)
+        model_ids = [record["event_id"] for _, _, record in model]
+        assert set(sent_ids[session["session_id"]]) <= set(model_ids)
+        if session["events"] == sum(1 for _, t, _ in model if t == "behaviours"):
+            assert sent_ids[session["session_id"]] == model_ids
+            complete += 1
+    assert complete >= final["sessions_completed"]
 
 
 class FlakySink(MemorySink):

@@ -3,14 +3,16 @@
 A plain class that runs on whatever asyncio loop calls `run()`; `runtime.actors` wraps
 it in a Ray actor. Nothing here may block the loop.
 
-Realtime and accelerated runs give each session a task that sleeps until its next
-event. Backfill runs are a discrete-event loop instead: one heap of the next event of
-every session in flight, emitted in simulated-time order without sleeping, with the same
-slots, leases and gaps.
+Every mode keeps one heap of the next event of each session in flight. Realtime and
+accelerated runs sleep until the top of the heap is due; backfill runs emit it at once,
+in simulated-time order, with the same slots, leases and gaps. A session that sleeps
+long keeps only its event times and builds its records again when it wakes (the model
+is deterministic), so a sleeping session costs a few hundred bytes.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import heapq
@@ -52,16 +54,25 @@ SKEW_WAIT_MAX_S = 0.002  # doubling up to this
 # that the others' horizons move on before they reach them.
 REPORTS_PER_SKEW = 4
 LATENESS_QUANTILE = 0.99
+# Realtime and accelerated: a session whose next event is further off than this (wall
+# seconds) drops its records and builds them again when that event is due.
+HOLD_S = 1.0
+START_YIELD_EVERY = 32  # sessions begun between two chances for the player to run
 
 
 class _Session:
-    """A backfill session in flight: its events and how many went out."""
+    """A session in flight: when it began, its event times and how many went out.
 
-    __slots__ = ("events", "lease", "sent")
+    `events` is None while the session sleeps without its records.
+    """
 
-    def __init__(self, lease: Lease, events: list[Event]) -> None:
+    __slots__ = ("events", "lease", "sent", "start_s", "times")
+
+    def __init__(self, lease: Lease, start_s: float, events: list[Event]) -> None:
         self.lease = lease
-        self.events = events
+        self.start_s = start_s
+        self.events: list[Event] | None = events
+        self.times = array.array("d", [event[0] for event in events])
         self.sent = 0
 
 
@@ -130,7 +141,8 @@ class SimulatorCore:
         self._throttle = CpuThrottle(sim.throttle, sim.concurrency, read_cpu)
         self._leases: deque[Lease] = deque()
         self._returns: list[tuple[int, float]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._waker: asyncio.Future[None] | None = None  # the player's sleep
+        self._starting = False  # realtime: the starter may still begin sessions
         self._stop = asyncio.Event()
         self._state = "created"
         self._started_at: float | None = None
@@ -140,9 +152,10 @@ class SimulatorCore:
         self.exchanges = 0
         self.undelivered = 0
         self._late = Lateness()  # realtime and accelerated: behind schedule
-        # Backfill state, in simulated epoch seconds.
+        # Sessions in flight by the time of their next event.
         self._heap: list[tuple[float, int, _Session]] = []
         self._seq = itertools.count()
+        # Backfill state, in simulated epoch seconds.
         self._sim_now = clock.sim_epoch_s  # the last event emitted or session begun
         self._promised_s = clock.sim_epoch_s  # told the coordinator: nothing earlier
         self._reported_s = clock.sim_epoch_s
@@ -178,21 +191,29 @@ class SimulatorCore:
             finally:
                 await self._drain_backfill()
             return self.stats()
-        throttle = asyncio.get_running_loop().create_task(self._throttle_forever())
+        loop = asyncio.get_running_loop()
+        throttle = loop.create_task(self._throttle_forever())
         logger.info("worker %d: running, concurrency %d", self.index, self._slots.limit)
+        self._starting = True
+        starter = loop.create_task(self._start_sessions())
         try:
-            await self._start_sessions()
+            await self._play()
         finally:
+            self.stop()  # the starter returns, with any leases it was getting
             throttle.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await throttle
-            await self._drain()
+            try:
+                await starter  # raises what stopped it, after the drain
+            finally:
+                await self._drain()
         return self.stats()
 
     def stop(self) -> None:
         """Start no new session; close the ones in flight; flush."""
         self._stop.set()
         self._slots.close()
+        self._wake()
 
     def set_concurrency(self, concurrency: int) -> None:
         if concurrency < 1:
@@ -217,7 +238,7 @@ class SimulatorCore:
             "sessions_started": self.sessions_started,
             "sessions_completed": self.sessions_completed,
             "sessions_cut": self.sessions_cut,
-            "sessions_in_flight": len(self._heap) if backfill else len(self._tasks),
+            "sessions_in_flight": len(self._heap),
             "sim_time": format_time(self.sim_time_s) if backfill else None,
             "max_skew_s": round(self.max_skew_s, 3) if backfill else None,
             "skew_waits": self.skew_waits,
@@ -235,20 +256,33 @@ class SimulatorCore:
             "topics": self._sink.counts(),
         }
 
+    # Realtime and accelerated: a starter fills free slots, a player sends what is due.
+
     async def _start_sessions(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._stop.is_set():
-            await self._slots.acquire()
-            if self._stop.is_set():
-                self._slots.release()
-                break
-            lease = await self._next_lease()
-            if lease is None:
-                self._slots.release()
-                break
-            task = loop.create_task(self._session(lease))
-            self._tasks.add(task)
-            task.add_done_callback(self._session_done)
+        countdown = START_YIELD_EVERY
+        try:
+            while not self._stop.is_set():
+                await self._slots.acquire()
+                if self._stop.is_set():
+                    self._slots.release()
+                    break
+                lease = await self._next_lease()
+                if lease is None:
+                    self._slots.release()
+                    break
+                self._begin(lease, self._clock.now())
+                self._wake()
+                countdown -= 1
+                if countdown == 0:
+                    # Starting thousands of sessions must not hold up what is due.
+                    await asyncio.sleep(0)
+                    countdown = START_YIELD_EVERY
+        except BaseException:
+            self._stop.set()  # the player stops too; run() raises this after draining
+            raise
+        finally:
+            self._starting = False
+            self._wake()
 
     async def _next_lease(self) -> Lease | None:
         """The next leased user; None once the run is over for this simulator."""
@@ -257,7 +291,7 @@ class SimulatorCore:
                 return None
             batch = await self._swap(want=max(1, self._slots.limit))
             self._leases.extend(batch.leases)
-            if batch.done and not self._tasks and not self._leases:
+            if batch.done and not self._heap and not self._leases:
                 logger.info("worker %d: every user is done", self.index)
                 return None
             if not batch.leases:
@@ -270,46 +304,71 @@ class SimulatorCore:
         self.exchanges += 1
         return await self._exchange(returned, want)
 
-    async def _session(self, lease: Lease) -> None:
+    async def _play(self) -> None:
+        """Send each event when it is due, until stopped or nothing is left to start."""
+        heap = self._heap
         clock = self._clock
+        late = self._late
         sink = self._sink
-        start_s = end_s = clock.now()
-        events: list[Event] = []
-        sent = 0
-        try:
-            events = self._journey.session(lease.user, lease.session_number, start_s)
-            if lease.session_number == 1:
-                events.insert(0, self._journey.user_record(lease.user, start_s))
-            end_s = events[-1][0]
-            self.sessions_started += 1
-            late = self._late
-            for time_s, topic, record in events:
-                behind = clock.behind_s(time_s)
-                if behind < 0:
-                    await asyncio.sleep(-behind)
-                    behind = clock.behind_s(time_s)
-                late.record(behind)
-                if not sink.send(topic, record, time_s):
-                    await sink.send_async(topic, record, time_s)
-                sent += 1
-            self.sessions_completed += 1
-        except asyncio.CancelledError:
-            # The run is stopping: the shopper's session ends now, with what happened.
-            end_s = max(clock.now(), events[sent - 1][0] if sent else start_s)
-            for time_s, topic, record in close_early(events, sent, end_s):
+        send = sink.send
+        seq = self._seq
+        countdown = YIELD_EVERY
+        while not self._stop.is_set():
+            if not heap:
+                if not self._starting:
+                    return
+                await self._sleep(None)
+                continue
+            time_s, _, session = heap[0]
+            behind = clock.behind_s(time_s)
+            if behind < 0:
+                await self._sleep(-behind)
+                countdown = YIELD_EVERY
+                continue
+            late.record(behind)
+            events = session.events
+            if events is None:
+                events = session.events = self._events(session.lease, session.start_s)
+            sent = session.sent
+            _, topic, record = events[sent]
+            if not send(topic, record, time_s):
                 await sink.send_async(topic, record, time_s)
-            self.sessions_cut += 1
-        finally:
-            gap = self._gap_rng.uniform(self._gap.min, self._gap.max)
-            self._returns.append((lease.index, end_s + gap))
-            self._slots.release()
+            sent += 1
+            session.sent = sent
+            times = session.times
+            if sent < len(times):
+                next_s = times[sent]
+                if clock.behind_s(next_s) < -HOLD_S:
+                    session.events = None  # built again when next_s is due
+                heapq.heapreplace(heap, (next_s, next(seq), session))
+            else:
+                heapq.heappop(heap)
+                self._complete(session, time_s)
+                self._slots.release()
+            countdown -= 1
+            if countdown == 0:
+                await asyncio.sleep(0)
+                countdown = YIELD_EVERY
 
-    def _session_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "worker %d: session failed", self.index, exc_info=task.exception()
-            )
+    async def _sleep(self, delay_s: float | None) -> None:
+        """Sleep `delay_s` wall seconds (None: indefinitely) or until `_wake()`."""
+        waker = self._waker = asyncio.get_running_loop().create_future()
+        timer = (
+            None
+            if delay_s is None
+            else asyncio.get_running_loop().call_later(delay_s, self._wake)
+        )
+        try:
+            await waker
+        finally:
+            self._waker = None
+            if timer is not None:
+                timer.cancel()
+
+    def _wake(self) -> None:
+        waker = self._waker
+        if waker is not None and not waker.done():
+            waker.set_result(None)
 
     async def _throttle_forever(self) -> None:
         interval = self._config.simulation.throttle.interval_s
@@ -319,13 +378,8 @@ class SimulatorCore:
 
     async def _drain(self) -> None:
         self._state = "draining"
-        # Let sessions created a moment ago begin, so that each one closes itself.
-        await asyncio.sleep(0)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         now = self._clock.now()
+        await self._close_in_flight(now)
         self._returns.extend((lease.index, now) for lease in self._leases)
         self._leases.clear()
         with contextlib.suppress(Exception):
@@ -390,8 +444,6 @@ class SimulatorCore:
         sink = self._sink
         send = sink.send
         seq = self._seq
-        gap = self._gap
-        uniform = self._gap_rng.uniform
         end_s = self._clock.end_s
         countdown = YIELD_EVERY
         while heap:
@@ -410,10 +462,7 @@ class SimulatorCore:
                 heapq.heapreplace(heap, (events[sent][0], next(seq), session))
             else:
                 heapq.heappop(heap)
-                self.sessions_completed += 1
-                next_free_s = time_s + uniform(gap.min, gap.max)
-                # (not a local: an exchange takes the list away)
-                self._returns.append((session.lease.index, next_free_s))
+                self._complete(session, time_s)
                 # The slot is free: the next shopper starts now, if one is free.
                 start_s = max(time_s, self._promised_s)
                 if not ready or ready[0][0] > start_s or start_s >= end_s:
@@ -432,13 +481,29 @@ class SimulatorCore:
                     return
                 countdown = YIELD_EVERY
 
-    def _begin(self, lease: Lease, start_s: float) -> None:
+    # Sessions, in every mode.
+
+    def _events(self, lease: Lease, start_s: float) -> list[Event]:
+        """The events of the lease's session from `start_s`: the same on every call."""
         journey = self._journey
         events = journey.session(lease.user, lease.session_number, start_s)
         if lease.session_number == 1:
             events.insert(0, journey.user_record(lease.user, start_s))
-        heapq.heappush(self._heap, (start_s, next(self._seq), _Session(lease, events)))
+        return events
+
+    def _begin(self, lease: Lease, start_s: float) -> None:
+        session = _Session(lease, start_s, self._events(lease, start_s))
+        heapq.heappush(self._heap, (start_s, next(self._seq), session))
         self.sessions_started += 1
+
+    def _complete(self, session: _Session, end_s: float) -> None:
+        """The session's last event went out: its user is free again after a gap."""
+        self.sessions_completed += 1
+        gap = self._gap
+        # (not a local: an exchange takes the list away)
+        self._returns.append(
+            (session.lease.index, end_s + self._gap_rng.uniform(gap.min, gap.max))
+        )
 
     def _fill(self) -> None:
         """Start sessions in the free slots for the users at hand who are free now."""
@@ -551,6 +616,8 @@ class SimulatorCore:
         closing: list[Event] = []
         for _, _, session in heap:
             events = session.events
+            if events is None:
+                events = self._events(session.lease, session.start_s)
             # A session that has not begun yet (it starts at a promised time) closes
             # at its start, with what happens at that instant.
             cut_s = max(at_s, events[0][0])
