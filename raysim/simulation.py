@@ -45,6 +45,7 @@ BROKER_CHECK_TIMEOUT_S = 5.0
 STALL_AFTER_S = 2.0
 WAIT_SLICE_S = 0.1
 EXIT_FORCED = 130  # 128 + SIGINT, as shells report an interrupted command
+SIGNALS = (signal.SIGINT, signal.SIGTERM)  # the ones a run stops on
 
 
 class Simulation:
@@ -449,9 +450,12 @@ class Simulation:
     def _connect_ray(self) -> None:
         if ray.is_initialized():
             return
-        ours = None
-        if threading.current_thread() is threading.main_thread():
-            ours = signal.getsignal(signal.SIGTERM)
+        main = threading.current_thread() is threading.main_thread()
+        ours = signal.getsignal(signal.SIGTERM) if main else None
+        # NOTE: SIGINT and SIGTERM are blocked while Ray starts: every thread Ray starts
+        # inherits the block, so only this thread ever takes them, and one that comes
+        # during ray.init waits for our handler instead of meeting Ray's.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS) if main else None
         try:
             ray.init(
                 # "local" starts a Ray of our own even when another one runs here.
@@ -464,10 +468,10 @@ class Simulation:
         finally:
             # NOTE: ray.init swaps in its own SIGTERM handler (SystemExit) and its core
             # worker a crash handler; without ours again, SIGTERM would skip the drain.
-            # TODO(#3): a SIGTERM during ray.init itself still meets Ray's handler;
-            # remove once Ray can start without touching signal handlers.
             if ours is not None:
                 signal.signal(signal.SIGTERM, ours)
+            if mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _refuse_embedded_on_cluster(self) -> None:
         address = self.config.ray.address or ""
@@ -484,7 +488,7 @@ class Simulation:
         if threading.current_thread() is not threading.main_thread():
             return {}
         previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in SIGNALS:
             previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._on_signal)
         return previous

@@ -34,21 +34,25 @@ from raysim.testing import TansuProcess, free_port
 PAUSE_AT_S = 4.0
 PAUSE_S = 20.0
 UNREACHABLE_LIMIT_S = 10.0
+CUT_WAIT_S = 30.0  # longest wait for the run's first record before the link is cut
+CUT_AFTER_S = 1.0  # then this long for its first deliveries to be confirmed
 
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """`raysim run` adds handlers to the raysim loggers and ignores signals at its
-    end; put both back afterwards."""
+    """`raysim run` adds handlers to the raysim loggers and ignores and blocks
+    signals at its end; put all of it back afterwards."""
     names = ("raysim", "raysim.report")
     saved = {}
     for name in names:
         logger = logging.getLogger(name)
         saved[name] = (list(logger.handlers), logger.level, logger.propagate)
     signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     yield
     for signum, handler in signals.items():  # `raysim run` ignores them at its end
         signal.signal(signum, handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for name, (handlers, level, propagate) in saved.items():
         logger = logging.getLogger(name)
         logger.handlers[:] = handlers
@@ -108,18 +112,23 @@ def test_broker_gone_past_message_timeout_counts_failed_and_exits_1(
     cutter = LinkCutter(free_port())
     with TansuProcess(advertised_port=cutter.listen_port) as broker:
         cutter.start(broker.port)
-        cut = threading.Timer(3.0, cutter.cut)
+        # Cut once the run has delivered something, however long its start takes.
+        cut = threading.Thread(
+            target=cut_after_first_record,
+            args=(cutter, broker.bootstrap, fresh_topics.users),
+            daemon=True,
+        )
         cut.start()
         try:
             result, report = run_cli(
                 broker.bootstrap,
                 fresh_topics,
                 tmp_path,
-                "duration_s=8",
+                "duration_s=12",
                 "kafka.producer.message.timeout.ms=3000",
             )
         finally:
-            cut.cancel()
+            cut.join(CUT_WAIT_S)
             cutter.restore()
         try:
             assert result.exit_code == 1, result.output
@@ -147,6 +156,31 @@ def test_broker_gone_past_message_timeout_counts_failed_and_exits_1(
             )
         finally:
             cutter.close()
+
+
+def cut_after_first_record(cutter: LinkCutter, bootstrap: str, topic: str) -> None:
+    """Cut the link CUT_AFTER_S after the first record of `topic` can be read."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "raysim-cut"})
+    deadline = time.monotonic() + CUT_WAIT_S
+    try:
+        while time.monotonic() < deadline:
+            topics = consumer.list_topics(timeout=5).topics
+            if topic in topics and topics[topic].partitions:
+                consumer.assign(
+                    [TopicPartition(topic, p, 0) for p in topics[topic].partitions]
+                )
+                break
+            time.sleep(0.2)
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                break
+    finally:
+        consumer.close()
+    time.sleep(CUT_AFTER_S)
+    cutter.cut()
 
 
 def unreachable_run(bootstrap: str, tmp_path: Path) -> tuple[float, str, int]:
