@@ -6,13 +6,12 @@ it in a Ray actor. Nothing here may block the loop.
 Every mode keeps one heap of the next event of each session in flight. Realtime and
 accelerated runs sleep until the top of the heap is due; backfill runs emit it at once,
 in simulated-time order, with the same slots, leases and gaps. A session that sleeps
-long keeps only its event times and builds its records again when it wakes (the model
-is deterministic), so a sleeping session costs a few hundred bytes.
+long keeps only its place in the heap and builds its records again when it wakes (the
+model is deterministic), so a sleeping session costs a few hundred bytes.
 """
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import heapq
@@ -61,18 +60,19 @@ START_YIELD_EVERY = 32  # sessions begun between two chances for the player to r
 
 
 class _Session:
-    """A session in flight: when it began, its event times and how many went out.
+    """A session in flight: its lease, when it began, its events, how many went out.
 
-    `events` is None while the session sleeps without its records.
+    `events` is None while the session sleeps without its records; its heap entry
+    keeps the time of the next one.
     """
 
-    __slots__ = ("events", "lease", "sent", "start_s", "times")
+    __slots__ = ("count", "events", "lease", "sent", "start_s")
 
     def __init__(self, lease: Lease, start_s: float, events: list[Event]) -> None:
         self.lease = lease
         self.start_s = start_s
         self.events: list[Event] | None = events
-        self.times = array.array("d", [event[0] for event in events])
+        self.count = len(events)
         self.sent = 0
 
 
@@ -335,9 +335,8 @@ class SimulatorCore:
                 await sink.send_async(topic, record, time_s)
             sent += 1
             session.sent = sent
-            times = session.times
-            if sent < len(times):
-                next_s = times[sent]
+            if sent < session.count:
+                next_s = events[sent][0]
                 if clock.behind_s(next_s) < -HOLD_S:
                     session.events = None  # built again when next_s is due
                 heapq.heapreplace(heap, (next_s, next(seq), session))
