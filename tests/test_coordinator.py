@@ -1,3 +1,4 @@
+import pickle
 import time
 
 from raysim.clock import Clock
@@ -64,3 +65,13 @@ def test_coordinator_stop_leases_nothing_more():
     coord = Coordinator(users(4), clock_at(1000.0), None, seed=1)
     coord.stop()
     assert coord.exchange(0, [], 4).done
+
+
+def test_only_a_first_session_lease_carries_the_whole_user_record():
+    records = [{"user_id": "u1", "email": "a@example.com", "address": {"city": "Oslo"}}]
+    coord = Coordinator(records, clock_at(1000.0), None, seed=1)
+    (first,) = coord.exchange(0, [], 1).leases
+    (second,) = coord.exchange(0, [(first.index, 0.0)], 1).leases
+    assert (first.session_number, first.user) == (1, records[0])
+    assert (second.session_number, second.user) == (2, {"user_id": "u1"})
+    assert pickle.loads(pickle.dumps(second)) == second

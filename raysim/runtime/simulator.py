@@ -44,8 +44,13 @@ Exchange = Callable[..., Awaitable[LeaseBatch]]
 FLUSH_TIMEOUT_S = 30.0
 # Backfill tuning.
 YIELD_EVERY = 256  # events between two chances for stats() and stop() to run
-LEASE_BATCH = 160  # leases kept at hand beyond the free slots: ~1 exchange per batch
-LEASE_LOW_WATER = 32  # ask for more (without waiting) below this many at hand
+# Leases kept at hand beyond the free slots (about one exchange per batch), and the
+# level below which more are asked for without waiting: at least these, and more for a
+# high concurrency, whose sessions turn over faster than an exchange's round trip.
+LEASE_BATCH = 160
+LEASE_LOW_WATER = 32
+LEASE_BATCH_SHARE = 0.5  # of the concurrency
+LEASE_LOW_WATER_SHARE = 0.25
 RETRY_SIM_S = 600.0  # every user is busy: ask again this much later (or on returns)
 SKEW_WAIT_MIN_S = 0.0002  # wall-clock wait when ahead of the slowest simulator,
 SKEW_WAIT_MAX_S = 0.002  # doubling up to this
@@ -138,6 +143,10 @@ class SimulatorCore:
         self._gap = sim.gap_s
         self._gap_rng = random.Random(f"{config.seed}:gap:{index}")
         self._slots = Slots(sim.concurrency)
+        self._lease_batch = max(LEASE_BATCH, int(sim.concurrency * LEASE_BATCH_SHARE))
+        self._lease_low = max(
+            LEASE_LOW_WATER, int(sim.concurrency * LEASE_LOW_WATER_SHARE)
+        )
         self._throttle = CpuThrottle(sim.throttle, sim.concurrency, read_cpu)
         self._leases: deque[Lease] = deque()
         self._returns: list[tuple[int, float]] = []
@@ -170,6 +179,7 @@ class SimulatorCore:
         self.max_skew_s = 0.0
         self.skew_waits = 0
         self.skew_wait_s = 0.0
+        self.exchange_wait_s = 0.0  # backfill: emitting nothing, waiting for an answer
 
     async def run(self) -> dict[str, Any]:
         """Play sessions until `stop()`, the end or every user is done; return stats."""
@@ -243,6 +253,7 @@ class SimulatorCore:
             "max_skew_s": round(self.max_skew_s, 3) if backfill else None,
             "skew_waits": self.skew_waits,
             "skew_wait_s": round(self.skew_wait_s, 3),
+            "exchange_wait_s": round(self.exchange_wait_s, 3),
             "behind_s_max": None if backfill else round(late.max_s, 4),
             "behind_s_p99": (
                 None if backfill else round(late.quantile(LATENESS_QUANTILE), 4)
@@ -516,18 +527,18 @@ class SimulatorCore:
 
     def _may_ask(self) -> bool:
         """Worth asking for users: one may be free, or enough were handed back."""
-        return self._retry_s <= self._sim_now or len(self._returns) >= LEASE_LOW_WATER
+        return self._retry_s <= self._sim_now or len(self._returns) >= self._lease_low
 
     def _low_on_leases(self) -> bool:
         return (
-            len(self._ready) < LEASE_LOW_WATER
+            len(self._ready) < self._lease_low
             and not self._users_done
             and self._may_ask()
         )
 
     def _lease_want(self) -> int:
         free = max(0, self._slots.limit - len(self._heap))
-        return max(0, free + LEASE_BATCH - len(self._ready))
+        return max(0, free + self._lease_batch - len(self._ready))
 
     def _prefetch(self) -> None:
         """Ask for more users before they run out, without waiting for the answer."""
@@ -558,17 +569,21 @@ class SimulatorCore:
         earliest time this simulator may still emit (default: now); it is promised to
         the coordinator, so no session starts before it.
         """
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            batch = await pending
-            self._absorb(batch, self._pending_floor_s, self._pending_want)
-            return
-        returned, self._returns = self._returns, []
-        floor = self._sim_now if floor_s is None else floor_s
-        self._promised_s = max(self._promised_s, floor)
-        self.exchanges += 1
-        batch = await self._exchange(returned, want, floor)
-        self._absorb(batch, floor, want)
+        started = time.monotonic()
+        try:
+            if self._pending is not None:
+                pending, self._pending = self._pending, None
+                batch = await pending
+                self._absorb(batch, self._pending_floor_s, self._pending_want)
+                return
+            returned, self._returns = self._returns, []
+            floor = self._sim_now if floor_s is None else floor_s
+            self._promised_s = max(self._promised_s, floor)
+            self.exchanges += 1
+            batch = await self._exchange(returned, want, floor)
+            self._absorb(batch, floor, want)
+        finally:
+            self.exchange_wait_s += time.monotonic() - started
 
     def _absorb(self, batch: LeaseBatch, floor_s: float, want: int) -> None:
         ready = self._ready
