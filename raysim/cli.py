@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import orjson
@@ -23,7 +24,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="raysim")
+    # standalone: this process is the `raysim` command and ends when the command does.
+    cli.main(args=argv, prog_name="raysim", obj={"standalone": True})
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> None:
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Simulate an online store's shoppers and stream their events to Kafka."""
-    ctx.obj = {"debug": debug}
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
 
 
 @cli.command()
@@ -72,26 +75,38 @@ def run(
     if report_path:
         Path(report_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         click.echo(f"report written to {report_path}")
+    code = 0 if report.get("ok") else EXIT_FAILED
+    if ctx.obj.get("standalone"):
+        _exit_now(code, end_ray=ours)
     if ours:
         _shut_down_ray()
-    sys.exit(0 if report.get("ok") else EXIT_FAILED)
+    sys.exit(code)
 
 
 def _ignore_signals() -> None:
-    """From here to the exit, SIGINT and SIGTERM do nothing.
-
-    Blocked as well as ignored: ray.shutdown() puts back the default action of SIGTERM
-    while it runs, and only a blocked signal cannot end the finished run then. (Ray's
-    own threads never take them: they start with them blocked, see Simulation.)
-    """
+    """From here to the exit, SIGINT and SIGTERM do nothing."""
     if threading.current_thread() is threading.main_thread():
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         for signum in SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
 
 
+def _exit_now(code: int, end_ray: bool) -> NoReturn:
+    """End the command without ray.shutdown(), which puts back SIGTERM's default
+    action while it runs: a SIGTERM then would end a finished run with -15. A local
+    Ray this command started is ended by PID instead."""
+    from raysim.simulation import end_child_processes
+
+    if end_ray:
+        end_child_processes()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _shut_down_ray() -> None:
-    """Stop the local Ray now, signals blocked, rather than at interpreter exit."""
+    """Stop the local Ray now rather than at interpreter exit, signals ignored again
+    afterwards (ray.shutdown() puts back the handlers it found)."""
     import ray
 
     if ray.is_initialized():

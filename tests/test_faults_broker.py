@@ -40,19 +40,17 @@ CUT_AFTER_S = 1.0  # then this long for its first deliveries to be confirmed
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """`raysim run` adds handlers to the raysim loggers and ignores and blocks
-    signals at its end; put all of it back afterwards."""
+    """`raysim run` adds handlers to the raysim loggers and ignores signals at its
+    end; put both back afterwards."""
     names = ("raysim", "raysim.report")
     saved = {}
     for name in names:
         logger = logging.getLogger(name)
         saved[name] = (list(logger.handlers), logger.level, logger.propagate)
     signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     yield
     for signum, handler in signals.items():  # `raysim run` ignores them at its end
         signal.signal(signum, handler)
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for name, (handlers, level, propagate) in saved.items():
         logger = logging.getLogger(name)
         logger.handlers[:] = handlers
