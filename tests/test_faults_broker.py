@@ -16,14 +16,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from click.testing import CliRunner
 from faults.common import (
+    MARKER_ENV,
     QUICKSTART,
     Figures,
     LinkCutter,
     count_check,
+    processes_with,
     record_figures,
     topic_overrides,
 )
@@ -184,7 +185,7 @@ def cut_after_first_record(cutter: LinkCutter, bootstrap: str, topic: str) -> No
 def unreachable_run(bootstrap: str, tmp_path: Path) -> tuple[float, str, int]:
     """Run the CLI against `bootstrap`; every process it starts carries a marker."""
     marker = uuid.uuid4().hex
-    env = {**os.environ, "RAYSIM_FAULT_MARKER": marker}
+    env = {**os.environ, MARKER_ENV: marker}
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -205,13 +206,7 @@ def unreachable_run(bootstrap: str, tmp_path: Path) -> tuple[float, str, int]:
         env=env,
     )
     elapsed = time.monotonic() - started
-    left = []
-    for process in psutil.process_iter(["pid"]):
-        try:
-            if process.environ().get("RAYSIM_FAULT_MARKER") == marker:
-                left.append(process.pid)
-        except (psutil.Error, OSError):
-            continue
+    left = processes_with(marker)
     assert left == [], f"processes left behind: {left}"
     return elapsed, done.stderr, done.returncode
 

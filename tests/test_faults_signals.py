@@ -20,13 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import pytest
 from faults.common import (
+    MARKER_ENV,
     QUICKSTART,
     Figures,
     count_check,
     duplicates,
+    processes_with,
     record_figures,
     topic_overrides,
 )
@@ -104,7 +105,7 @@ def play(
         stderr=subprocess.STDOUT,
         text=True,
         cwd=workdir,
-        env={**os.environ, "RAYSIM_FAULT_MARKER": marker},
+        env={**os.environ, MARKER_ENV: marker},
     )
     seen = threading.Event()
     wanted = {
@@ -145,30 +146,8 @@ def play(
         if process.poll() is None:
             process.kill()
             process.wait()
-        trial.left = processes_with(marker)
+        trial.left = processes_with(marker, EXIT_TIMEOUT_S)
     return trial
-
-
-def processes_with(marker: str) -> list[int]:
-    """PIDs still carrying the run's marker after a grace period (Ray's helpers)."""
-    deadline = time.monotonic() + EXIT_TIMEOUT_S
-    while True:
-        left = []
-        for process in psutil.process_iter(["pid"]):
-            try:
-                if process.environ().get("RAYSIM_FAULT_MARKER") == marker:
-                    left.append(process)
-            except (psutil.Error, OSError):
-                continue
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    for process in left:  # started by this test; ended by PID
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-    return [p.pid for p in left]
 
 
 def test_signals_at_random_moments_lose_nothing(broker, tmp_path):

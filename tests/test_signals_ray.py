@@ -14,14 +14,14 @@ import threading
 import time
 import uuid
 
-import psutil
 import pytest
-from faults.common import QUICKSTART
+from faults.common import MARKER_ENV, QUICKSTART, processes_with
 
 pytestmark = [pytest.mark.ray]
 
 TIMEOUT_S = 120
 PESTER_EVERY_S = 0.002
+EXIT_GRACE_S = 15.0
 
 
 def test_sigterm_after_the_summary_leaves_a_finished_run_at_exit_0(tmp_path):
@@ -42,7 +42,7 @@ def test_sigterm_after_the_summary_leaves_a_finished_run_at_exit_0(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "RAYSIM_FAULT_MARKER": marker},
+        env={**os.environ, MARKER_ENV: marker},
     )
     sent = 0
     done = threading.Event()
@@ -75,22 +75,5 @@ def test_sigterm_after_the_summary_leaves_a_finished_run_at_exit_0(tmp_path):
             sender.join()
     assert sent > 0, "".join(output)
     assert code == 0, (code, sent, "".join(output)[-2000:])
-    left = []
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        left = []
-        for other in psutil.process_iter(["pid"]):
-            try:
-                if other.environ().get("RAYSIM_FAULT_MARKER") == marker:
-                    left.append(other.pid)
-            except (psutil.Error, OSError):
-                continue
-        if not left:
-            break
-        time.sleep(0.5)
-    for pid in left:  # started by this test; ended by PID
-        try:
-            psutil.Process(pid).kill()
-        except psutil.Error:
-            pass
+    left = processes_with(marker, EXIT_GRACE_S)
     assert left == [], f"processes of the run still there: {left}"

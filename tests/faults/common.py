@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 
 from raysim.config import TOPIC_KEYS, TopicsConfig
 from raysim.verify import Record, read_topics
@@ -136,6 +137,35 @@ class Figures:
     duplicates: int
     outcome: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+MARKER_ENV = "RAYSIM_FAULT_MARKER"
+
+
+def processes_with(marker: str, grace_s: float = 0.0) -> list[int]:
+    """PIDs whose environment carries MARKER_ENV=marker `grace_s` after the run.
+
+    A test puts the marker in the environment of the run it starts, so every process
+    of that run (Ray's helpers too) carries it. Any still there are ended, by PID.
+    """
+    deadline = time.monotonic() + grace_s
+    while True:
+        left = []
+        for process in psutil.process_iter(["pid"]):
+            try:
+                if process.environ().get(MARKER_ENV) == marker:
+                    left.append(process)
+            except (psutil.Error, OSError):
+                continue
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    for process in left:  # started by this test; ended by PID
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    return [p.pid for p in left]
 
 
 def topic_overrides(bootstrap: str, topics: TopicsConfig, log_dir: Path) -> list[str]:
