@@ -234,6 +234,16 @@ def test_run_refuses_a_secret_set_as_broken_yaml_without_echoing_it(
     assert "hunter2" not in result.output
 
 
+def test_an_unknown_section_made_by_set_is_blamed_on_the_set(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, SMALL, "--set", "simulaton.concurrency=5")
+    lines = refused(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "ConfigError: --set simulaton.concurrency: simulaton: unknown key; "
+        "did you mean 'simulation'?"
+    ), lines
+
+
 def test_run_refuses_a_missing_config_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     result = CliRunner().invoke(cli, ["run", str(missing)])

@@ -48,6 +48,8 @@ def apply_overrides(
             child = parent.get(path[end - 1])
             if child is None:
                 child = parent[path[end - 1]] = {}
+                # A mapping that only this --set made: problems with it are its own.
+                checker.origins[path[:end]] = Origin(where, override=True)
             elif not isinstance(child, dict):
                 checker.problems.append(
                     f"{where}: cannot set {dotted(path)} because "
