@@ -47,6 +47,10 @@ def refused(result: Result) -> list[str]:
 # One case each: the config text, then the expected ConfigError line, where {cfg} is
 # the config file and {dir} its directory.
 CONFIG_CASES = [
+    # The run's name, which names log files
+    ("name-with-a-path", "name: ../../escape\n",
+     "{cfg}:1: name: must be up to 100 letters, digits, spaces, '.', '_' or '-', "
+     "starting with a letter or digit (it names the log files), got '../../escape'"),
     # YAML itself
     ("tab-indent", "simulation:\n\tconcurrency: 5\n",
      "{cfg}:2: indentation uses a tab; YAML indents with spaces only"),
@@ -230,6 +234,18 @@ def test_run_refuses_a_secret_set_as_broken_yaml_without_echoing_it(
     assert refused(result) == [
         "ConfigError: --set kafka.producer.sasl.password: VALUE is not valid YAML "
         "(expected ',' or ']', but got '<stream end>'), got '***'"
+    ]
+    assert "hunter2" not in result.output
+
+
+def test_a_misspelt_producer_key_is_refused_without_echoing_its_value(
+    tmp_path: Path,
+) -> None:
+    # sasl.pasword does not say "password", so masking by name cannot catch it.
+    result, _ = run(tmp_path, SMALL, "--set", "kafka.producer.sasl.pasword=hunter2")
+    assert refused(result) == [
+        "ConfigError: --set kafka.producer.sasl.pasword: librdkafka refuses it: "
+        'No such configuration property: "sasl.pasword"'
     ]
     assert "hunter2" not in result.output
 

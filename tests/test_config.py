@@ -743,7 +743,7 @@ def test_error_librdkafka_refuses_an_unknown_producer_key(tmp_path: Path) -> Non
     path = write(tmp_path, "kafka:\n  producer:\n    linger.mss: 20\n")
     assert problems(path) == [
         "exp.yaml:3: kafka.producer.linger.mss: librdkafka refuses it: "
-        'No such configuration property: "linger.mss", got 20'
+        'No such configuration property: "linger.mss"'
     ]
 
 

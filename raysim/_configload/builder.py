@@ -35,6 +35,8 @@ from raysim.config import (
 __all__ = ["Builder"]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# The run's name becomes part of log file names: no path separators, no leading dot.
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,99}")
 _TOP_KEYS = tuple(
     field.name for field in dataclasses.fields(Config) if field.name != "source"
 )
@@ -43,10 +45,22 @@ _TOP_KEYS = tuple(
 class Builder(Sections):
     """Turns the checked tree into a Config, section by section."""
 
+    def _run_name(self, path: KeyPath, value: Any) -> Any:
+        name = self.c.string(path, value)
+        if name is not BAD and not _RUN_NAME.fullmatch(name):
+            self.c.add(
+                path,
+                "must be up to 100 letters, digits, spaces, '.', '_' or '-', starting "
+                "with a letter or digit (it names the log files)",
+                name,
+            )
+            return BAD
+        return name
+
     def build(self, tree: dict[str, Any]) -> Config:
         c = self.c
         data = c.mapping((), tree, _TOP_KEYS)
-        name = self.field(data, (), "name", self.file.stem, c.string)
+        name = self.field(data, (), "name", self.file.stem, self._run_name)
         seed = self.field(data, (), "seed", 0, lambda p, v: c.integer(p, v, 0))
         duration_s = self.field(
             data,

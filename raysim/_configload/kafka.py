@@ -152,7 +152,13 @@ class Sections:
             else:
                 self.c.add(at, "must be a string, number or boolean", item)
         for key, reason in refused_settings(settings):
-            self.c.add(path + (key,), f"librdkafka refuses it: {reason}", settings[key])
+            rule = f"librdkafka refuses it: {reason}"
+            if NO_SUCH_PROPERTY in reason:
+                # The name is wrong, so the value is beside the point; it may also be
+                # a secret under a misspelt name (sasl.pasword) that masking misses.
+                self.c.add(path + (key,), rule)
+            else:
+                self.c.add(path + (key,), rule, settings[key])
             del settings[key]
         return settings
 
@@ -173,6 +179,9 @@ class Sections:
                 lambda p, v: c.integer(p, v, 1),
             ),
         )
+
+
+NO_SUCH_PROPERTY = "No such configuration property"
 
 
 class _Quiet:
@@ -199,7 +208,9 @@ def refused_settings(settings: dict[str, Any]) -> list[tuple[str, str]]:
         # Only a name or value librdkafka does not know: whether certificates or SASL
         # providers are there is a matter of the machine that runs the producer.
         if reason is not None and "configuration property" in reason:
-            refused.append((key, "not a valid value" if is_secret(key) else reason))
+            if is_secret(key) and NO_SUCH_PROPERTY not in reason:
+                reason = "not a valid value"  # librdkafka's reason may quote it
+            refused.append((key, reason))
     return refused
 
 
