@@ -58,6 +58,8 @@ def run(
     """Run the experiment in CONFIG until duration_s or Ctrl+C."""
     debug = ctx.obj["debug"]
     config = _load(config_path, overrides, debug)
+    if report_path:
+        _check_report_path(report_path, debug)
     _configure_logging(config.logging.level, debug)
     import ray
 
@@ -150,6 +152,18 @@ def _load(path: str, overrides: tuple[str, ...], debug: bool) -> Any:
         return load_config(path, list(overrides))
     except RaysimError as exc:
         _fail(exc, debug)
+
+
+def _check_report_path(report_path: str, debug: bool) -> None:
+    """Refuse a --report the run could not write at its end, before it starts."""
+    folder = Path(report_path).resolve().parent
+    if not folder.is_dir():
+        problem = "its directory does not exist"
+    elif not os.access(folder, os.W_OK):
+        problem = "its directory is not writable"
+    else:
+        return
+    _fail(ConfigError([f"--report {report_path}: {problem} ({folder})"]), debug)
 
 
 def _fail(exc: RaysimError, debug: bool) -> None:

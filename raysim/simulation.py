@@ -155,10 +155,10 @@ class Simulation:
         self._started_at = _utc_now()
         self._runs = [a.run.remote() for a in self._actors]
         logger.info(
-            "%s: %d actors on %d nodes, %d users, %d products, Kafka at %s",
+            "%s: %s on %s, %d users, %d products, Kafka at %s",
             cfg.name,
-            len(self._actors),
-            len(plan),
+            _count(len(self._actors), "actor"),
+            _count(len(plan), "node"),
             len(users.records),
             len(catalog.products),
             self.bootstrap,
@@ -564,6 +564,10 @@ def _utc_now() -> str:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def end_child_processes() -> None:

@@ -260,6 +260,17 @@ def test_an_unknown_section_made_by_set_is_blamed_on_the_set(tmp_path: Path) -> 
     ), lines
 
 
+def test_run_refuses_a_report_path_it_could_not_write_before_starting(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "missing" / "r.json"
+    result, _ = run(tmp_path, SMALL, "--report", str(report))
+    assert refused(result) == [
+        f"ConfigError: --report {report}: its directory does not exist "
+        f"({tmp_path / 'missing'})"
+    ]
+
+
 def test_run_refuses_a_missing_config_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     result = CliRunner().invoke(cli, ["run", str(missing)])

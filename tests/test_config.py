@@ -668,6 +668,22 @@ def test_override_path_replaces_generate_from_the_file(
     assert config.users.generate is None
 
 
+def test_override_backfill_mode_drops_the_file_s_accelerated_speed(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "clock: {mode: accelerated, speed: 60}\n")
+    backfill = [
+        "clock.mode=backfill",
+        "clock.start=2026-11-01T00:00:00Z",
+        "clock.end=2026-11-01T02:00:00Z",
+    ]
+    config = load_config(path, backfill)
+    assert config.clock.mode == "backfill"
+    # A speed given on the command line as well is still the user's mistake.
+    with pytest.raises(ConfigError, match=r"--set clock\.speed: applies only when"):
+        load_config(path, [*backfill, "clock.speed=5"])
+
+
 def test_error_missing_input_file_names_key_and_path(tmp_path: Path) -> None:
     path = write(tmp_path, "catalog:\n  path: data/products.json\n")
     expected = re.escape(str(tmp_path / "data" / "products.json"))

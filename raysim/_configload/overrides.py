@@ -79,6 +79,16 @@ def apply_overrides(
                 and (section, other) not in done
             ):
                 part.pop(other, None)
+    # A clock.mode set on the command line drops a clock.speed from the file that only
+    # an accelerated clock takes (quickstart's 60 would refuse a --set backfill run).
+    clock = tree.get("clock")
+    if (
+        isinstance(clock, dict)
+        and ("clock", "mode") in done
+        and ("clock", "speed") not in done
+        and clock.get("mode") != "accelerated"
+    ):
+        clock.pop("speed", None)
     return done
 
 
