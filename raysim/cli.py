@@ -73,10 +73,15 @@ def run(
     # NOTE: everything is flushed and counted; a signal from here to the exit (Ray's
     # shutdown takes a moment) would only cost the summary and the exit code.
     _ignore_signals()
-    _print_summary(report)
     if report_path:
         Path(report_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-        click.echo(f"report written to {report_path}")
+    try:
+        _print_summary(report)
+        if report_path:
+            click.echo(f"report written to {report_path}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
     code = 0 if report.get("ok") else EXIT_FAILED
     if ctx.obj.get("standalone"):
         _exit_now(code, end_ray=ours)
@@ -183,11 +188,29 @@ def _configure_logging(level: str, debug: bool) -> None:
     root.addHandler(console)
     root.setLevel(logging.DEBUG if debug else level)
     report = logging.getLogger("raysim.report")
-    plain = logging.StreamHandler(sys.stdout)
+    plain = _StdoutHandler(sys.stdout)
     plain.setFormatter(logging.Formatter("%(message)s"))
     report.addHandler(plain)
     report.setLevel(logging.INFO)
     report.propagate = False
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Report lines to stdout; a reader that goes away (`| head`) ends them, not the
+    run, whose events go to Kafka."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            _stdout_to_devnull()
+            return
+        super().handleError(record)
+
+
+def _stdout_to_devnull() -> None:
+    """stdout's reader is gone: what is still printed goes nowhere, without errors."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 class _Progress:
