@@ -271,6 +271,19 @@ def test_run_refuses_a_report_path_it_could_not_write_before_starting(
     ]
 
 
+def test_aliases_of_aliases_are_refused_before_they_fill_the_memory(
+    tmp_path: Path,
+) -> None:
+    # Nine levels of nine aliases each stand for 9**9 (387 million) values.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    result, _ = run(tmp_path, "\n".join(lines) + "\n")
+    expanded = [line for line in refused(result) if "stands for more than" in line]
+    assert len(expanded) == 1, result.output
+    assert "100,000 values (aliases that repeat aliases?)" in expanded[0]
+
+
 def test_run_refuses_a_missing_config_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     result = CliRunner().invoke(cli, ["run", str(missing)])

@@ -17,6 +17,8 @@ from raysim._configload.checker import Checker, KeyPath, Origin
 __all__ = ["Loader", "read_yaml"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Far more values than any experiment has; aliases of aliases can stand for billions.
+MAX_VALUES = 100_000
 
 
 class Loader(yaml.SafeLoader):
@@ -38,6 +40,7 @@ class Loader(yaml.SafeLoader):
         self.locate = locate
         self.override = override
         self.active: set[int] = set()  # nodes being built, to stop at alias cycles
+        self.values = 0  # values built so far, aliases counted each time they are used
 
     def note(self, path: KeyPath, where: str, node: yaml.Node) -> None:
         scalar = isinstance(node, yaml.ScalarNode)
@@ -49,6 +52,16 @@ class Loader(yaml.SafeLoader):
         )
 
     def build(self, node: yaml.Node, path: KeyPath, where: str) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            if self.values == MAX_VALUES + 1:
+                self.note(path, where, node)
+                self.checker.add(
+                    path,
+                    f"the YAML stands for more than {MAX_VALUES:,} values (aliases "
+                    "that repeat aliases?); not read further",
+                )
+            return None
         self.note(path, where, node)
         if isinstance(node, yaml.ScalarNode):
             try:
