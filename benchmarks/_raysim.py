@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -175,3 +176,48 @@ def median_run(
     runs = [run_raysim(bootstrap, actors, mode, seconds) for _ in range(trials)]
     runs.sort(key=lambda run: run["events_per_s"])
     return runs[len(runs) // 2], [run["events_per_s"] for run in runs]
+
+
+def local_core(
+    bootstrap: str,
+    label: str,
+    overrides: list[str],
+    wrap_sink: Callable[[Any], Any] = lambda sink: sink,
+) -> tuple[Any, Any]:
+    """One actor's SimulatorCore and KafkaSink in this process, with a local
+    coordinator instead of a Ray actor: the session loop alone, for profiling.
+
+    `wrap_sink` may put something between the core and the KafkaSink; returns the
+    core and the sink it sends to.
+    """
+    from raysim.clock import Clock
+    from raysim.model.catalog import load_catalog
+    from raysim.model.users import load_users
+    from raysim.runtime.coordinator import Coordinator
+    from raysim.runtime.simulator import SimulatorCore
+    from raysim.sinks.admin import ensure_topics
+    from raysim.sinks.kafka import KafkaSink
+
+    names = topic_names(label)
+    config = load_config(
+        str(QUICKSTART),
+        [
+            f"kafka.bootstrap_servers={bootstrap}",
+            "simulation.throttle.cpu_percent=100",
+            *(f"kafka.topics.{k}={v}" for k, v in names.items()),
+            *overrides,
+        ],
+    )
+    ensure_topics(bootstrap, {}, list(names.values()), 6, 1)
+    users = load_users(config.users, config.seed)
+    catalog = load_catalog(config.catalog, config.seed)
+    clock = Clock.start(config.clock)
+    coordinator = Coordinator(
+        users.records, clock, config.simulation.sessions_per_user, config.seed
+    )
+
+    async def exchange(*args: Any) -> Any:
+        return coordinator.exchange(0, *args)
+
+    sink = wrap_sink(KafkaSink(bootstrap, names, config.kafka.producer))
+    return SimulatorCore(0, config, catalog, clock, exchange, sink), sink

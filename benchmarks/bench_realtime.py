@@ -23,13 +23,12 @@ from typing import Any
 import psutil
 from _common import (
     HERE,
-    QUICKSTART_PATH,
     broker,
     machine,
     print_table,
-    topic_names,
     write_json,
 )
+from _raysim import local_core
 
 LEVELS = (10_000, 100_000)
 SECONDS = 30.0
@@ -123,41 +122,13 @@ async def _measure(core: Any, sink: LatenessSink, level: int, seconds: float) ->
 
 
 def child(bootstrap: str, level: int, seconds: float) -> dict[str, Any]:
-    from raysim.clock import Clock
-    from raysim.config import load_config
-    from raysim.model.catalog import load_catalog
-    from raysim.model.users import load_users
-    from raysim.runtime.coordinator import Coordinator
-    from raysim.runtime.simulator import SimulatorCore
-    from raysim.sinks.admin import ensure_topics
-    from raysim.sinks.kafka import KafkaSink
-
-    names = topic_names(f"rt{level}")
-    config = load_config(
-        str(QUICKSTART_PATH),
-        [
-            f"kafka.bootstrap_servers={bootstrap}",
-            f"users.generate={level + level // 10}",
-            f"simulation.concurrency={level}",
-            "simulation.throttle.cpu_percent=100",
-            "clock.mode=realtime",
-            "clock.speed=1",
-            *(f"kafka.topics.{k}={v}" for k, v in names.items()),
-        ],
-    )
-    ensure_topics(bootstrap, {}, list(names.values()), 6, 1)
-    users = load_users(config.users, config.seed)
-    catalog = load_catalog(config.catalog, config.seed)
-    clock = Clock.start(config.clock)
-    coordinator = Coordinator(
-        users.records, clock, config.simulation.sessions_per_user, config.seed
-    )
-
-    async def exchange(*args: Any) -> Any:
-        return coordinator.exchange(0, *args)
-
-    sink = LatenessSink(KafkaSink(bootstrap, names, config.kafka.producer))
-    core = SimulatorCore(0, config, catalog, clock, exchange, sink)
+    overrides = [
+        f"users.generate={level + level // 10}",
+        f"simulation.concurrency={level}",
+        "clock.mode=realtime",
+        "clock.speed=1",
+    ]
+    core, sink = local_core(bootstrap, f"rt{level}", overrides, LatenessSink)
     return asyncio.run(_measure(core, sink, level, seconds))
 
 

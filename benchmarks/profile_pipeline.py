@@ -16,52 +16,24 @@ import pstats
 import time
 from typing import Any
 
-from _common import QUICKSTART_PATH, broker, print_table, topic_names, write_json
-from _raysim import backfill_available, clock_overrides
-
-from raysim.clock import Clock
-from raysim.config import load_config
-from raysim.model.catalog import load_catalog
-from raysim.model.users import load_users
-from raysim.runtime.coordinator import Coordinator
-from raysim.runtime.simulator import SimulatorCore
-from raysim.sinks.admin import ensure_topics
-from raysim.sinks.kafka import KafkaSink
+from _common import broker, print_table, write_json
+from _raysim import backfill_available, clock_overrides, local_core
 
 SECONDS = 8.0
 TOP = 18
 
 
-def build(bootstrap: str, mode: str, extra: list[str]) -> tuple[SimulatorCore, Any]:
-    names = topic_names("profile")
-    config = load_config(
-        str(QUICKSTART_PATH),
-        [
-            f"kafka.bootstrap_servers={bootstrap}",
-            "users.generate=50000",
-            "simulation.concurrency=2000",
-            "simulation.throttle.cpu_percent=100",
-            *(f"kafka.topics.{k}={v}" for k, v in names.items()),
-            *clock_overrides(mode),
-            *extra,
-        ],
-    )
-    ensure_topics(bootstrap, {}, list(names.values()), 6, 1)
-    users = load_users(config.users, config.seed)
-    catalog = load_catalog(config.catalog, config.seed)
-    clock = Clock.start(config.clock)
-    coordinator = Coordinator(
-        users.records, clock, config.simulation.sessions_per_user, config.seed
-    )
-
-    async def exchange(*args: Any) -> Any:
-        return coordinator.exchange(0, *args)
-
-    sink = KafkaSink(bootstrap, names, config.kafka.producer)
-    return SimulatorCore(0, config, catalog, clock, exchange, sink), coordinator
+def build(bootstrap: str, mode: str, extra: list[str]) -> tuple[Any, Any]:
+    overrides = [
+        "users.generate=50000",
+        "simulation.concurrency=2000",
+        *clock_overrides(mode),
+        *extra,
+    ]
+    return local_core(bootstrap, "profile", overrides)
 
 
-async def play(core: SimulatorCore, seconds: float) -> dict[str, Any]:
+async def play(core: Any, seconds: float) -> dict[str, Any]:
     task = asyncio.get_running_loop().create_task(core.run())
     await asyncio.sleep(seconds)
     core.stop()
